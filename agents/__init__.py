@@ -1,0 +1,1 @@
+"""Policies and RL algorithms (GRPO, RLOO, PPO, REINFORCE++) trained against rlvr envs."""

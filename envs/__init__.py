@@ -1,0 +1,1 @@
+"""Gymnasium text environments whose rewards come from the rlvr verifiers."""

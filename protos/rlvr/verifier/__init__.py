@@ -1,0 +1,1 @@
+"""The rlvr verifier contract (protobuf), by version."""

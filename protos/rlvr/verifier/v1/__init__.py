@@ -1,0 +1,1 @@
+"""Version 1 of the rlvr verifier contract (generated from verifier.proto)."""

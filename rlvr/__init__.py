@@ -1,0 +1,23 @@
+"""rlvr: reinforcement learning with verifiable rewards.
+
+`rlvr.verify(request)` and `rlvr.verify_batch(requests)` score completions with the same core the
+gRPC service, the CLI and the envs use. Requests are `VerifyRequest` messages or their dict / JSON form.
+"""
+
+from rlvr.verifier.v1.verifier_pb2 import RewardSpec, RewardTerm, Status, Verdict, VerifyRequest, VerifyResponse
+from rlvr.verifier_server import InvalidRequest, list_verifiers, verify, verify_batch
+from rlvr.version import __version__
+
+__all__ = [
+    "InvalidRequest",
+    "RewardSpec",
+    "RewardTerm",
+    "Status",
+    "Verdict",
+    "VerifyRequest",
+    "VerifyResponse",
+    "__version__",
+    "list_verifiers",
+    "verify",
+    "verify_batch",
+]

@@ -1,0 +1,1 @@
+"""Sandboxed execution of untrusted code with hard limits; outputs are judged on the host."""

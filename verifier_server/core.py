@@ -1,0 +1,250 @@
+"""The one `verify` core: the CLI, the gRPC servicer, the envs and the trainer adapters all call it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm import tqdm
+
+from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server import registry
+from rlvr.verifier_server.errors import InvalidRequest
+from rlvr.verifier_server.messages import RequestLike, options_dict, to_request
+from rlvr.verifier_server.outcome import CORRECT, UNKNOWN_STATUSES, Outcome
+from rlvr.verifier_server.pool import TaskCancelled, TaskTimeout, WorkerCrashed, WorkerPool, default_pool
+
+# A deadline slightly longer than the verifier's own, so a verifier that reports its own timeout wins.
+_POOL_GRACE_SECONDS = 1.0
+
+
+@dataclass
+class _Term:
+    name: str
+    verifier: registry.Verifier
+    weight: float
+    options: dict[str, Any]
+
+
+@dataclass
+class _Item:
+    request: pb.VerifyRequest
+    terms: list[_Term]
+    outcomes: list[Outcome | None]
+    elapsed: float = 0.0
+
+
+def verify(request: RequestLike, *, pool: WorkerPool | None = None) -> pb.VerifyResponse:
+    """Verify one request (a VerifyRequest, its dict or its JSON text) and return its VerifyResponse.
+
+    Never raises for a bad request: it is answered with status INVALID_REQUEST. Isolated verifiers
+    (math, code) run in `pool` (default: the process-wide pool) under a hard deadline.
+    """
+    return verify_batch([request], pool=pool)[0]
+
+
+def verify_batch(
+    requests: Iterable[RequestLike],
+    *,
+    pool: WorkerPool | None = None,
+    cancel: threading.Event | None = None,
+    progress: bool = False,
+) -> list[pb.VerifyResponse]:
+    """Verify many requests; responses come back in request order, one per request.
+
+    Identical checks (same verifier, completion, ground truth, tests and options) run once. Group
+    verifiers (length shaping) see every request sharing a `group_id`. `cancel`, when set, stops
+    work in flight (the items are answered ERROR "cancelled").
+    """
+    responses: list[pb.VerifyResponse | None] = []
+    items: list[tuple[int, _Item]] = []
+    for index, raw in enumerate(requests):
+        try:
+            request = to_request(raw)
+            items.append((index, _plan(request)))
+            responses.append(None)
+        except InvalidRequest as exc:
+            responses.append(invalid_response(raw, str(exc)))
+    _run_terms([item for _, item in items], pool, cancel, progress)
+    _run_group_terms([item for _, item in items])
+    for index, item in items:
+        responses[index] = _compose(item)
+    return responses  # type: ignore[return-value]
+
+
+def invalid_response(raw: Any, message: str) -> pb.VerifyResponse:
+    """The INVALID_REQUEST answer to `raw`, echoing its id when one can be read from it."""
+    request_id = ""
+    if isinstance(raw, pb.VerifyRequest):
+        request_id = raw.id
+    elif isinstance(raw, dict) and isinstance(raw.get("id"), (str, int)):
+        request_id = str(raw["id"])
+    elif isinstance(raw, (str, bytes)):
+        try:
+            parsed = json.loads(raw)
+            if isinstance(parsed, dict) and isinstance(parsed.get("id"), (str, int)):
+                request_id = str(parsed["id"])
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return pb.VerifyResponse(id=request_id, status=pb.INVALID_REQUEST, message=message)
+
+
+def _plan(request: pb.VerifyRequest) -> _Item:
+    spec = request.reward_spec if request.reward_spec.terms else None
+    if spec is None and request.verifier:
+        spec = registry.get_spec(request.verifier)
+    base_options = options_dict(request.options)
+    if spec is None:
+        if not request.verifier:
+            raise InvalidRequest("request names no verifier and carries no reward_spec")
+        verifier = registry.get_verifier(request.verifier)
+        terms = [_Term(verifier.name, verifier, 1.0, base_options)]
+    else:
+        terms = []
+        for term in spec.terms:
+            if not term.verifier:
+                raise InvalidRequest(f"reward term {term.name!r} names no verifier")
+            verifier = registry.get_verifier(term.verifier)
+            name = term.name or verifier.name
+            terms.append(_Term(name, verifier, term.weight, {**base_options, **options_dict(term.options)}))
+    return _Item(request, terms, [None] * len(terms))
+
+
+def _dedupe_key(term: _Term, request: pb.VerifyRequest) -> tuple[str, bytes, str]:
+    anonymous = pb.VerifyRequest()
+    anonymous.CopyFrom(request)
+    anonymous.id = ""
+    anonymous.group_id = ""
+    anonymous.ClearField("reward_spec")
+    return term.verifier.name, anonymous.SerializeToString(deterministic=True), json.dumps(term.options, sort_keys=True)
+
+
+def _run_terms(items: Sequence[_Item], pool: WorkerPool | None, cancel: threading.Event | None, progress: bool) -> None:
+    unique: dict[tuple, tuple[_Term, pb.VerifyRequest]] = {}
+    slots: dict[tuple, list[tuple[_Item, int]]] = {}
+    for item in items:
+        for position, term in enumerate(item.terms):
+            if isinstance(term.verifier, registry.GroupVerifier):
+                continue
+            key = _dedupe_key(term, item.request)
+            unique.setdefault(key, (term, item.request))
+            slots.setdefault(key, []).append((item, position))
+
+    def run_one(key: tuple) -> None:
+        term, request = unique[key]
+        started = time.perf_counter()
+        outcome = _check(term, request, pool, cancel)
+        elapsed = time.perf_counter() - started
+        for item, position in slots[key]:
+            item.outcomes[position] = outcome
+            item.elapsed += elapsed
+
+    inline = [key for key, (term, _) in unique.items() if not term.verifier.isolated]
+    isolated = [key for key, (term, _) in unique.items() if term.verifier.isolated]
+    bar = tqdm(total=len(unique), desc="verifying", unit="check", disable=not progress)
+    for key in inline:
+        run_one(key)
+        bar.update()
+    if isolated:
+        pool = pool or default_pool()
+        if len(isolated) == 1:
+            run_one(isolated[0])
+            bar.update()
+        else:
+            with ThreadPoolExecutor(max_workers=pool.size) as executor:
+                for _ in executor.map(run_one, isolated):
+                    bar.update()
+    bar.close()
+
+
+def _check(term: _Term, request: pb.VerifyRequest, pool: WorkerPool | None, cancel: threading.Event | None) -> Outcome:
+    verifier = term.verifier
+    try:
+        if not verifier.isolated:
+            return verifier.check(request, term.options)
+        timeout = verifier.timeout_for(request, term.options)
+        return (pool or default_pool()).run(
+            run_check, (verifier.name, request.SerializeToString(), term.options), timeout + _POOL_GRACE_SECONDS, cancel
+        )
+    except InvalidRequest as exc:
+        return Outcome.invalid(str(exc))
+    except TaskTimeout:
+        return Outcome.timeout(f"{verifier.name}: timed out after {verifier.timeout_for(request, term.options):g} s")
+    except TaskCancelled:
+        return Outcome.error(f"{verifier.name}: cancelled")
+    except WorkerCrashed as exc:
+        return Outcome.error(f"{verifier.name}: worker crashed ({exc})")
+    except MemoryError:
+        return Outcome.error(f"{verifier.name}: out of memory")
+    except Exception as exc:  # noqa: BLE001 - a verifier bug must become an ERROR answer, not a crash
+        return Outcome.error(f"{verifier.name}: {type(exc).__name__}: {exc}")
+
+
+def run_check(verifier_name: str, request_bytes: bytes, options: dict[str, Any]) -> Outcome:
+    """Worker-side entry point: look the verifier up and run its check."""
+    request = pb.VerifyRequest.FromString(request_bytes)
+    return registry.get_verifier(verifier_name).check(request, options)
+
+
+def _run_group_terms(items: Sequence[_Item]) -> None:
+    groups: dict[tuple[str, int], list[_Item]] = {}
+    for number, item in enumerate(items):
+        key = (item.request.group_id, -1) if item.request.group_id else ("", number)
+        groups.setdefault(key, []).append(item)
+    for members in groups.values():
+        positions = [p for p, term in enumerate(members[0].terms) if isinstance(term.verifier, registry.GroupVerifier)]
+        for position in positions:
+            verifier = members[0].terms[position].verifier
+            sharing = [m for m in members if position < len(m.terms) and m.terms[position].verifier is verifier]
+            correct = [_is_correct(m.outcomes[0]) if position > 0 else None for m in sharing]
+            started = time.perf_counter()
+            try:
+                outcomes = verifier.check_group(
+                    [m.request for m in sharing], [m.terms[position].options for m in sharing], correct
+                )
+            except InvalidRequest as exc:
+                outcomes = [Outcome.invalid(str(exc))] * len(sharing)
+            except Exception as exc:  # noqa: BLE001
+                outcomes = [Outcome.error(f"{verifier.name}: {type(exc).__name__}: {exc}")] * len(sharing)
+            elapsed = (time.perf_counter() - started) / len(sharing)
+            for member, outcome in zip(sharing, outcomes):
+                member.outcomes[position] = outcome
+                member.elapsed += elapsed
+        for member in members:  # members whose spec differs from the first member's: run alone
+            for position, term in enumerate(member.terms):
+                if member.outcomes[position] is None:
+                    member.outcomes[position] = term.verifier.check(member.request, term.options)
+
+
+def _is_correct(outcome: Outcome | None) -> bool | None:
+    if outcome is None or outcome.status in UNKNOWN_STATUSES:
+        return None
+    return outcome.status == CORRECT
+
+
+def _compose(item: _Item) -> pb.VerifyResponse:
+    request, terms, outcomes = item.request, item.terms, item.outcomes
+    response = pb.VerifyResponse(id=request.id, elapsed_seconds=item.elapsed)
+    unknown = [o for o in outcomes if o.status in UNKNOWN_STATUSES]
+    response.status = unknown[0].status if unknown else outcomes[0].status
+    response.reward = 0.0 if unknown else sum(t.weight * o.reward for t, o in zip(terms, outcomes))
+    for term, outcome in zip(terms, outcomes):
+        response.components[term.name] = outcome.reward
+        for name, value in outcome.components.items():
+            response.components[f"{term.name}.{name}"] = value
+        response.test_results.extend(outcome.test_results)
+    if len(terms) == 1:
+        response.message = outcomes[0].message
+        response.verifier = terms[0].verifier.name
+        response.verifier_version = terms[0].verifier.version
+    else:
+        response.message = "; ".join(f"{t.name}: {o.message}" for t, o in zip(terms, outcomes) if o.message)
+        spec_name = request.reward_spec.name if request.reward_spec.terms else request.verifier
+        response.verifier = spec_name or "reward_spec"
+        response.verifier_version = ",".join(f"{t.verifier.name}@{t.verifier.version}" for t in terms)
+    return response

@@ -1,0 +1,126 @@
+"""The verifier registry: `Verifier` base classes and name → verifier lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server.errors import UnknownVerifier
+from rlvr.verifier_server.outcome import Outcome
+
+Options = dict[str, Any]
+
+
+class Verifier:
+    """Decides how good one completion is.
+
+    Subclasses set `name`, `version` and `description`, and implement `check`. `check` receives the
+    request and its options (the request's `options` merged with a reward term's own) and returns an
+    `Outcome`; it raises `InvalidRequest` for a malformed request and may raise anything else, which
+    the core answers as ERROR. It must not rely on any state beyond the request: it may run in any
+    worker process.
+
+    `isolated = True` runs `check` in a killable worker process with a hard deadline of
+    `request.timeout_seconds` (or `default_timeout`, seconds); use it for anything that can hang or
+    run untrusted work (sympy, code). Cheap pure-Python checks stay inline.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    isolated: ClassVar[bool] = False
+    default_timeout: ClassVar[float] = 10.0
+
+    def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
+        raise NotImplementedError
+
+    def timeout_for(self, request: pb.VerifyRequest, options: Options) -> float:
+        """Hard deadline in seconds for this request (the pool kills the worker past it)."""
+        return request.timeout_seconds if request.timeout_seconds > 0 else self.default_timeout
+
+
+class GroupVerifier(Verifier):
+    """A verifier whose reward depends on the whole group of completions for one prompt.
+
+    `check_group` receives every request of one group (same `group_id`; a request without one is a
+    group of its own), the options of each, and whether each completion was judged correct by the
+    spec's first term (None when that is unknown). It returns one Outcome per request, in order.
+    """
+
+    def check_group(
+        self,
+        requests: Sequence[pb.VerifyRequest],
+        options: Sequence[Options],
+        correct: Sequence[bool | None],
+    ) -> list[Outcome]:
+        raise NotImplementedError
+
+    def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
+        return self.check_group([request], [options], [None])[0]
+
+
+_VERIFIERS: dict[str, Verifier] = {}
+_SPECS: dict[str, pb.RewardSpec] = {}
+V = TypeVar("V", bound=type[Verifier])
+
+
+def register(cls: V) -> V:
+    """Class decorator: register one instance of `cls` under `cls.name` (a later one replaces it)."""
+    _VERIFIERS[cls.name] = cls()
+    return cls
+
+
+def register_spec(spec: pb.RewardSpec) -> None:
+    """Make a reward spec callable by name, as `VerifyRequest.verifier = spec.name`."""
+    _SPECS[spec.name] = spec
+
+
+def get_verifier(name: str) -> Verifier:
+    _load_builtins()
+    try:
+        return _VERIFIERS[name]
+    except KeyError:
+        raise UnknownVerifier(name, list(_VERIFIERS) + list(_SPECS)) from None
+
+
+def get_spec(name: str) -> pb.RewardSpec | None:
+    _load_builtins()
+    return _SPECS.get(name)
+
+
+def list_verifiers() -> list[pb.VerifierInfo]:
+    """Every registered verifier and named reward spec, sorted by name."""
+    _load_builtins()
+    infos = [pb.VerifierInfo(name=v.name, version=v.version, description=v.description) for v in _VERIFIERS.values()]
+    for spec in _SPECS.values():
+        terms = " + ".join(f"{t.weight:g}·{t.verifier}" for t in spec.terms)
+        infos.append(pb.VerifierInfo(name=spec.name, version="spec", description=f"reward spec: {terms}"))
+    return sorted(infos, key=lambda info: info.name)
+
+
+_BUILTIN_MODULES = (
+    "rlvr.verifier_server.math",
+    "rlvr.verifier_server.code",
+    "rlvr.verifier_server.format",
+    "rlvr.verifier_server.length",
+    "rlvr.verifier_server.language",
+    "rlvr.verifier_server.specs",
+)
+_loaded = False
+
+
+def _load_builtins(importer: Callable[[str], object] | None = None) -> None:
+    """Import the built-in verifier modules once (they register themselves on import)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for module in _BUILTIN_MODULES:
+        try:
+            (importer or importlib.import_module)(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
