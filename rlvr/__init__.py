@@ -4,7 +4,14 @@
 gRPC service, the CLI and the envs use. Requests are `VerifyRequest` messages or their dict / JSON form.
 """
 
-from rlvr.verifier.v1.verifier_pb2 import RewardSpec, RewardTerm, Status, Verdict, VerifyRequest, VerifyResponse
+from rlvr.verifier.v1.verifier_pb2 import (
+    RewardSpec,
+    RewardTerm,
+    Status,
+    Verdict,
+    VerifyRequest,
+    VerifyResponse,
+)
 from rlvr.verifier_server import InvalidRequest, list_verifiers, verify, verify_batch
 from rlvr.version import __version__
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ from rlvr.verifier_server.messages import RequestLike, options_dict, to_request
 from rlvr.verifier_server.outcome import CORRECT, UNKNOWN_STATUSES, Outcome
 from rlvr.verifier_server.pool import TaskCancelled, TaskTimeout, WorkerCrashed, WorkerPool, default_pool
 
+_ID_IN_BROKEN_JSON = re.compile(r'"id"\s*:\s*"?([\w.:-]{1,128})')
 # A deadline slightly longer than the verifier's own, so a verifier that reports its own timeout wins.
 _POOL_GRACE_SECONDS = 1.0
 
@@ -85,12 +87,14 @@ def invalid_response(raw: Any, message: str) -> pb.VerifyResponse:
     elif isinstance(raw, dict) and isinstance(raw.get("id"), (str, int)):
         request_id = str(raw["id"])
     elif isinstance(raw, (str, bytes)):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         try:
-            parsed = json.loads(raw)
+            parsed = json.loads(text)
             if isinstance(parsed, dict) and isinstance(parsed.get("id"), (str, int)):
                 request_id = str(parsed["id"])
-        except (ValueError, UnicodeDecodeError):
-            pass
+        except ValueError:
+            found = _ID_IN_BROKEN_JSON.search(text)  # best effort: the line is not JSON at all
+            request_id = found.group(1) if found else ""
     return pb.VerifyResponse(id=request_id, status=pb.INVALID_REQUEST, message=message)
 
 
@@ -121,10 +125,16 @@ def _dedupe_key(term: _Term, request: pb.VerifyRequest) -> tuple[str, bytes, str
     anonymous.id = ""
     anonymous.group_id = ""
     anonymous.ClearField("reward_spec")
-    return term.verifier.name, anonymous.SerializeToString(deterministic=True), json.dumps(term.options, sort_keys=True)
+    return (
+        term.verifier.name,
+        anonymous.SerializeToString(deterministic=True),
+        json.dumps(term.options, sort_keys=True),
+    )
 
 
-def _run_terms(items: Sequence[_Item], pool: WorkerPool | None, cancel: threading.Event | None, progress: bool) -> None:
+def _run_terms(
+    items: Sequence[_Item], pool: WorkerPool | None, cancel: threading.Event | None, progress: bool
+) -> None:
     unique: dict[tuple, tuple[_Term, pb.VerifyRequest]] = {}
     slots: dict[tuple, list[tuple[_Item, int]]] = {}
     for item in items:
@@ -162,19 +172,26 @@ def _run_terms(items: Sequence[_Item], pool: WorkerPool | None, cancel: threadin
     bar.close()
 
 
-def _check(term: _Term, request: pb.VerifyRequest, pool: WorkerPool | None, cancel: threading.Event | None) -> Outcome:
+def _check(
+    term: _Term, request: pb.VerifyRequest, pool: WorkerPool | None, cancel: threading.Event | None
+) -> Outcome:
     verifier = term.verifier
     try:
         if not verifier.isolated:
             return verifier.check(request, term.options)
         timeout = verifier.timeout_for(request, term.options)
         return (pool or default_pool()).run(
-            run_check, (verifier.name, request.SerializeToString(), term.options), timeout + _POOL_GRACE_SECONDS, cancel
+            run_check,
+            (verifier.name, request.SerializeToString(), term.options),
+            timeout + _POOL_GRACE_SECONDS,
+            cancel,
         )
     except InvalidRequest as exc:
         return Outcome.invalid(str(exc))
     except TaskTimeout:
-        return Outcome.timeout(f"{verifier.name}: timed out after {verifier.timeout_for(request, term.options):g} s")
+        return Outcome.timeout(
+            f"{verifier.name}: timed out after {verifier.timeout_for(request, term.options):g} s"
+        )
     except TaskCancelled:
         return Outcome.error(f"{verifier.name}: cancelled")
     except WorkerCrashed as exc:
@@ -197,10 +214,14 @@ def _run_group_terms(items: Sequence[_Item]) -> None:
         key = (item.request.group_id, -1) if item.request.group_id else ("", number)
         groups.setdefault(key, []).append(item)
     for members in groups.values():
-        positions = [p for p, term in enumerate(members[0].terms) if isinstance(term.verifier, registry.GroupVerifier)]
+        positions = [
+            p for p, term in enumerate(members[0].terms) if isinstance(term.verifier, registry.GroupVerifier)
+        ]
         for position in positions:
             verifier = members[0].terms[position].verifier
-            sharing = [m for m in members if position < len(m.terms) and m.terms[position].verifier is verifier]
+            sharing = [
+                m for m in members if position < len(m.terms) and m.terms[position].verifier is verifier
+            ]
             correct = [_is_correct(m.outcomes[0]) if position > 0 else None for m in sharing]
             started = time.perf_counter()
             try:

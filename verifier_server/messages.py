@@ -29,6 +29,8 @@ def to_request(obj: RequestLike) -> pb.VerifyRequest:
             raise InvalidRequest(f"request is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise InvalidRequest(f"a request must be a JSON object, got {type(obj).__name__}")
+    if isinstance(obj.get("id"), int) and not isinstance(obj["id"], bool):
+        obj = {**obj, "id": str(obj["id"])}  # a numeric id is a common slip; echo it as text
     try:
         return json_format.ParseDict(obj, pb.VerifyRequest())
     except (json_format.ParseError, TypeError, ValueError) as exc:
@@ -52,10 +54,9 @@ def options_dict(struct: Any) -> dict[str, Any]:
 
 
 def response_to_dict(response: pb.VerifyResponse) -> dict[str, Any]:
-    """The proto JSON mapping of a response, with every field present (reward 0.0 included)."""
-    return json_format.MessageToDict(
-        response, always_print_fields_with_no_presence=True, preserving_proto_field_name=False
-    )
+    """The proto JSON mapping of a response, every field present (reward 0.0 included), in field order."""
+    mapped = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+    return {f.json_name: mapped[f.json_name] for f in response.DESCRIPTOR.fields if f.json_name in mapped}
 
 
 def response_to_json(response: pb.VerifyResponse) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -61,10 +62,8 @@ class _Worker:
         pid = self.process.pid
         if pid is not None:
             for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     kill()
-                except (ProcessLookupError, PermissionError):
-                    pass
         self.process.join(timeout=5)
         self.conn.close()
 
@@ -77,7 +76,9 @@ class WorkerPool:
     whole group is killed with SIGKILL and a fresh worker takes its place, so no other task is harmed.
     """
 
-    def __init__(self, size: int | None = None, memory_limit_mb: int = 4096, start_method: str = "forkserver"):
+    def __init__(
+        self, size: int | None = None, memory_limit_mb: int = 4096, start_method: str = "forkserver"
+    ):
         self.size = size or os.cpu_count() or 1
         self._memory_limit = memory_limit_mb * 1024 * 1024
         self._ctx = multiprocessing.get_context(start_method)

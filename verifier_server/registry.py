@@ -92,7 +92,10 @@ def get_spec(name: str) -> pb.RewardSpec | None:
 def list_verifiers() -> list[pb.VerifierInfo]:
     """Every registered verifier and named reward spec, sorted by name."""
     _load_builtins()
-    infos = [pb.VerifierInfo(name=v.name, version=v.version, description=v.description) for v in _VERIFIERS.values()]
+    infos = [
+        pb.VerifierInfo(name=v.name, version=v.version, description=v.description)
+        for v in _VERIFIERS.values()
+    ]
     for spec in _SPECS.values():
         terms = " + ".join(f"{t.weight:g}·{t.verifier}" for t in spec.terms)
         infos.append(pb.VerifierInfo(name=spec.name, version="spec", description=f"reward spec: {terms}"))
