@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import multiprocessing
 import os
 import queue
 import resource
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
-from multiprocessing.connection import Connection
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
-_POLL_SECONDS = 0.02
+# How often a thread waiting on a task or on a free worker looks at its `cancel` event.
+_CANCEL_POLL_SECONDS = 0.05
 _PRELOAD = ["rlvr.verifier_server.worker_preload"]
 
 
@@ -24,16 +27,27 @@ class TaskTimeout(Exception):
 
 
 class TaskCancelled(Exception):
-    """The caller cancelled the task; its worker was killed and replaced."""
+    """The caller cancelled the task; its worker (if it had one) was killed and replaced."""
 
 
 class WorkerCrashed(Exception):
     """The worker died while running the task (segfault, OOM kill, kill -9)."""
 
 
-def _worker_main(conn: Connection, memory_limit_bytes: int) -> None:
+class PoolClosed(RuntimeError):
+    """The pool was closed (server shutting down); no new task is accepted."""
+
+
+def _worker_main(
+    conn: Connection, memory_limit_bytes: int, imports: Sequence[str], sys_path: list[str]
+) -> None:
     os.setsid()  # own process group, so a timeout can kill everything the task started
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The fork server may have started before the parent extended sys.path or chose its plugins.
+    sys.path.extend(p for p in sys_path if p not in sys.path)
+    for module in imports:
+        importlib.import_module(module)
     if memory_limit_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
     while True:
@@ -52,11 +66,17 @@ def _worker_main(conn: Connection, memory_limit_bytes: int) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, memory_limit_bytes: int):
+    def __init__(self, ctx: Any, memory_limit_bytes: int, imports: Sequence[str]):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, memory_limit_bytes), daemon=True)
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, memory_limit_bytes, tuple(imports), list(sys.path)), daemon=True
+        )
         self.process.start()
         child.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
 
     def kill(self) -> None:
         pid = self.process.pid
@@ -74,12 +94,22 @@ class WorkerPool:
     `run` is thread-safe and blocks until a worker is free. Each worker runs in its own process group
     with an address-space limit of `memory_limit_mb`; on a deadline, a cancellation or a crash the
     whole group is killed with SIGKILL and a fresh worker takes its place, so no other task is harmed.
+    `imports` are modules every worker imports at start (plugin verifiers registering themselves).
+
+    Observability: `busy` and `waiting` count tasks running and tasks waiting for a worker;
+    `restarts` counts replaced workers, and `on_restart(reason)` (reason: "timeout", "cancel",
+    "crash") is called after each replacement.
     """
 
     def __init__(
-        self, size: int | None = None, memory_limit_mb: int = 4096, start_method: str = "forkserver"
+        self,
+        size: int | None = None,
+        memory_limit_mb: int = 4096,
+        start_method: str = "forkserver",
+        imports: Sequence[str] = (),
     ):
         self.size = size or os.cpu_count() or 1
+        self.imports = tuple(imports)
         self._memory_limit = memory_limit_mb * 1024 * 1024
         self._ctx = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
@@ -87,14 +117,23 @@ class WorkerPool:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
         self._closed = False
+        self.busy = 0
+        self.waiting = 0
         self.restarts = 0
         self.on_restart: Callable[[str], None] | None = None
         for _ in range(self.size):
             self._idle.put(self._spawn())
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (for diagnostics and tests)."""
+        with self._lock:
+            return [w.pid for w in self._all if w.pid is not None]
+
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._ctx, self._memory_limit)
+        worker = _Worker(self._ctx, self._memory_limit, self.imports)
         with self._lock:
             self._all.add(worker)
         return worker
@@ -109,6 +148,27 @@ class WorkerPool:
         if self.on_restart is not None:
             self.on_restart(reason)
 
+    def _acquire(self, cancel: threading.Event | None) -> _Worker:
+        with self._lock:
+            self.waiting += 1
+        try:
+            while True:
+                if self._closed:
+                    raise PoolClosed("the worker pool is closed")
+                if cancel is not None and cancel.is_set():
+                    raise TaskCancelled("cancelled by the caller before it started")
+                try:
+                    worker = self._idle.get(timeout=_CANCEL_POLL_SECONDS if cancel is not None else 1.0)
+                except queue.Empty:
+                    continue
+                if worker.process.exitcode is None:
+                    return worker
+                # Died while idle (OOM killer, kill -9): replace it without charging any task.
+                self._replace(worker, "crash")
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
     def run(
         self,
         fn: Callable[..., Any],
@@ -119,28 +179,50 @@ class WorkerPool:
         """Run `fn(*args)` in a worker and return its result (or re-raise its exception).
 
         Raises TaskTimeout after `timeout` seconds of running (time spent waiting for a free worker
-        does not count), TaskCancelled when `cancel` is set, WorkerCrashed when the worker dies.
+        does not count), TaskCancelled when `cancel` is set (before or while running), WorkerCrashed
+        when the worker dies, PoolClosed once `close` has been called.
         """
-        if self._closed:
-            raise RuntimeError("the worker pool is closed")
-        worker = self._idle.get()
+        worker = self._acquire(cancel)
+        with self._lock:
+            self.busy += 1
+        try:
+            return self._run_on(worker, fn, args, timeout, cancel)
+        finally:
+            with self._lock:
+                self.busy -= 1
+                self._drained.notify_all()
+
+    def _run_on(
+        self,
+        worker: _Worker,
+        fn: Callable[..., Any],
+        args: tuple,
+        timeout: float,
+        cancel: threading.Event | None,
+    ) -> Any:
         try:
             worker.conn.send((fn, args))
         except (OSError, ValueError) as exc:
             self._replace(worker, "crash")
             raise WorkerCrashed(f"could not reach worker: {exc}") from exc
         deadline = time.monotonic() + timeout
+        sentinel = worker.process.sentinel
         while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            slice_seconds = min(remaining, _CANCEL_POLL_SECONDS) if cancel is not None else remaining
             try:
-                ready = worker.conn.poll(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+                # The sentinel wakes us at once when the worker dies, not at the deadline.
+                ready = wait([worker.conn, sentinel], slice_seconds)
             except (OSError, ValueError):
-                ready = True
+                ready = [worker.conn]
             if ready:
                 try:
                     kind, value = worker.conn.recv()
                 except (EOFError, OSError, ValueError):
+                    worker.process.join(timeout=1)
+                    code = worker.process.exitcode
                     self._replace(worker, "crash")
-                    raise WorkerCrashed(f"worker died (exit code {worker.process.exitcode})") from None
+                    raise WorkerCrashed(f"worker died (exit code {code})") from None
                 self._idle.put(worker)
                 if kind == "raise":
                     raise value
@@ -152,10 +234,17 @@ class WorkerPool:
                 self._replace(worker, "timeout")
                 raise TaskTimeout(f"no result within {timeout:g} s")
 
-    def close(self) -> None:
-        """Kill every worker; later `run` calls raise."""
+    def close(self, drain_seconds: float = 0.0) -> None:
+        """Stop accepting tasks, wait up to `drain_seconds` for running ones, then kill every worker.
+
+        Tasks still waiting for a worker raise PoolClosed; tasks still running past the drain get
+        WorkerCrashed when their worker is killed.
+        """
         self._closed = True
+        deadline = time.monotonic() + drain_seconds
         with self._lock:
+            while self.busy and time.monotonic() < deadline:
+                self._drained.wait(max(0.0, deadline - time.monotonic()))
             workers = list(self._all)
             self._all.clear()
         for worker in workers:
@@ -167,11 +256,17 @@ _default_lock = threading.Lock()
 
 
 def default_pool() -> WorkerPool:
-    """The process-wide pool used by `rlvr.verify`, created on first use and closed at exit."""
+    """The process-wide pool used by `rlvr.verify`, created on first use and closed at exit.
+
+    Its size comes from `RLVR_WORKERS` (default: CPU count) and its workers import the plugin
+    modules named in `RLVR_PLUGINS` (comma-separated).
+    """
     global _default
     with _default_lock:
         if _default is None:
+            from rlvr.verifier_server.plugins import plugins_from_env
+
             size = int(os.environ.get("RLVR_WORKERS", "0")) or None
-            _default = WorkerPool(size)
+            _default = WorkerPool(size, imports=plugins_from_env())
             atexit.register(_default.close)
         return _default

@@ -1,0 +1,76 @@
+"""Fixtures for the server tests: a real `VerifierServer` on a free loopback port, in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Worker processes re-import plugins by module name; they inherit this sys.path from the pool.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from rlvr.verifier_server.config import ServerConfig  # noqa: E402
+from rlvr.verifier_server.server import VerifierServer  # noqa: E402
+
+PLUGIN = "rlvr_test_verifiers"
+
+
+class RunningServer:
+    """A VerifierServer running on its own event-loop thread; `call` runs a coroutine on that loop."""
+
+    def __init__(self, **settings: Any):
+        settings = {"port": 0, "workers": 2, "plugins": [PLUGIN], "grace_seconds": 5.0, **settings}
+        self.config = ServerConfig(**settings)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.server: VerifierServer = self.call(self._create())
+        self.target = f"127.0.0.1:{self.server.port}"
+
+    async def _create(self) -> VerifierServer:
+        server = VerifierServer(self.config)
+        await server.start()
+        return server
+
+    def call(self, coro: Any, timeout: float = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, coro: Any) -> Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self, grace: float | None = None) -> None:
+        self.call(self.server.stop(grace))
+
+    def close(self) -> None:
+        self.stop(0)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    """One shared server (2 workers, the test verifiers) for tests that leave it serving."""
+    running = RunningServer(http_port=0)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def make_server() -> Iterator[Any]:
+    """Factory for servers with their own settings, closed after the test."""
+    started: list[RunningServer] = []
+
+    def make(**settings: Any) -> RunningServer:
+        started.append(RunningServer(**settings))
+        return started[-1]
+
+    yield make
+    for running in started:
+        running.close()
