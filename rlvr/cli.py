@@ -102,6 +102,55 @@ def verifiers(
             typer.echo(f"{info.name:<24} {info.version:<8} {info.description}")
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind [RLVR_HOST; default 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="gRPC port [RLVR_PORT; default 50051].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [RLVR_WORKERS; default CPU cores].")
+    ] = None,
+    memory_limit_mb: Annotated[int | None, typer.Option(help="Address-space limit per worker, MiB.")] = None,
+    max_queue: Annotated[int | None, typer.Option(help="Items in flight before RESOURCE_EXHAUSTED.")] = None,
+    max_batch: Annotated[int | None, typer.Option(help="Requests per VerifyBatch.")] = None,
+    stream_window: Annotated[int | None, typer.Option(help="Items in flight per VerifyStream.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Threads per lane running the verify core.")] = None,
+    max_message_mb: Annotated[int | None, typer.Option(help="Largest gRPC message, MiB.")] = None,
+    grace_seconds: Annotated[float | None, typer.Option(help="Drain time on SIGTERM, seconds.")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Require `authorization: Bearer TOKEN` (prefer RLVR_TOKEN: flags show in ps)."),
+    ] = None,
+    tls_cert: Annotated[
+        str | None, typer.Option(help="PEM certificate chain; with --tls-key enables TLS.")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(help="PEM private key.")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP/JSON gateway port (0: off).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Prometheus /metrics port (0: off).")] = None,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(help="Module registering extra verifiers (repeatable) [RLVR_PLUGINS=a,b]."),
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING...")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML/TOML settings file [RLVR_CONFIG]; flags > RLVR_* env > file.")
+    ] = None,
+) -> None:
+    """Serve the gRPC verifier service (plus optional HTTP/JSON gateway and metrics) until SIGTERM."""
+    options = dict(locals())  # first statement: exactly the options above
+    from rlvr.verifier_server.config import ConfigError, load_config
+    from rlvr.verifier_server.server import serve as run_server
+
+    flags = {name: value for name, value in options.items() if name not in ("config", "plugin")}
+    flags["plugins"] = plugin or None
+    try:
+        settings = load_config(flags, config_file=config)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_server(settings)
+
+
 def main() -> None:
     app()
 

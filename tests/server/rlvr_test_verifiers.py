@@ -16,12 +16,12 @@ from rlvr.verifier_server.registry import Options, Verifier, register
 class Echo(Verifier):
     """Inline: CORRECT when the response equals the ground truth; no ground truth is INVALID_REQUEST."""
 
-    name = "test_echo"
+    name = "srv_echo"
     description = "test: response == ground_truth"
 
     def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
         if not request.ground_truth:
-            raise InvalidRequest("test_echo needs a ground_truth")
+            raise InvalidRequest("srv_echo needs a ground_truth")
         if request.response == request.ground_truth:
             return Outcome.correct("equal")
         return Outcome.incorrect("different")
@@ -31,7 +31,7 @@ class Echo(Verifier):
 class Sleep(Verifier):
     """Isolated: writes its worker pid to options.pid_file (if given), sleeps options.seconds, CORRECT."""
 
-    name = "test_sleep"
+    name = "srv_sleep"
     description = "test: sleeps in a worker"
     isolated = True
     default_timeout = 30.0
@@ -47,7 +47,7 @@ class Sleep(Verifier):
 class Spin(Verifier):
     """Isolated: a hung check (busy loop forever), as sympy on `10^10^10^10`."""
 
-    name = "test_spin"
+    name = "srv_spin"
     description = "test: never returns"
     isolated = True
     default_timeout = 1.0
