@@ -1,1 +1,53 @@
 """Sandboxed execution of untrusted code with hard limits; outputs are judged on the host."""
+
+from __future__ import annotations
+
+import threading
+
+from rlvr.sandbox.backend import Backend, SandboxUnavailable
+from rlvr.sandbox.languages import LANGUAGES, Language, UnknownLanguage, get_language
+from rlvr.sandbox.limits import Limits, RunResult
+from rlvr.sandbox.program import ProgramResult, compile_limits, run
+
+__all__ = [
+    "LANGUAGES",
+    "Backend",
+    "Language",
+    "Limits",
+    "ProgramResult",
+    "RunResult",
+    "SandboxUnavailable",
+    "UnknownLanguage",
+    "compile_limits",
+    "get_backend",
+    "get_language",
+    "run",
+]
+
+BACKENDS = ("process", "docker")
+_backends: dict[str, Backend] = {}
+_lock = threading.Lock()
+
+
+class UnknownBackend(ValueError):
+    """A backend name that is neither "process" nor "docker"."""
+
+
+def get_backend(name: str = "process") -> Backend:
+    """The shared instance of backend `name` ("process" or "docker"), created on first use.
+
+    Raises UnknownBackend for other names. Availability is checked by `Backend.check()`, not here.
+    """
+    with _lock:
+        if name not in _backends:
+            if name == "process":
+                from rlvr.sandbox.process import ProcessBackend
+
+                _backends[name] = ProcessBackend()
+            elif name == "docker":
+                from rlvr.sandbox.docker_backend import DockerBackend
+
+                _backends[name] = DockerBackend()
+            else:
+                raise UnknownBackend(f"unknown sandbox backend {name!r}; use one of {BACKENDS}")
+        return _backends[name]

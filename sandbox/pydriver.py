@@ -1,0 +1,421 @@
+"""In-sandbox Python test driver for call and script tests, and the value codec it shares with the host.
+
+This file is standard-library only: the judge passes its source to `python3 -I -c` inside the sandbox
+(never as a file, so nothing a program writes to the work dir can replace it), and the host imports
+only `encode_value` / `decode_value` from it.
+
+Two processes run inside the sandbox, split *before* any secret exists:
+
+- the judge process J starts, forks the program process C, makes itself non-dumpable (so C, which
+  has no CAP_SYS_PTRACE, cannot read its memory or open its `/proc/<pid>/fd`), and only then reads
+  its job from stdin: a per-run random token, the program source and the tests;
+- C points its stdin at /dev/null and its stdout at stderr, receives the program source over a pipe,
+  runs it as module `solution`, then serves "call function F with these arguments" requests.
+
+Everything crossing from C to J is untrusted bytes in the value codec below, which only ever builds
+exact `None`, `bool`, `int`, `float`, `str`, `list`, `tuple`, `set` and `dict` values: objects whose
+`__eq__` always answers True, int or str subclasses and the like cannot come back. Script tests run
+in J against proxies of the program's functions, so the program cannot see the test source or the
+expected values, patch J's builtins, install trace or exception hooks in J, or end J "successfully":
+J writes `<token> <report>` as the only line of stdout once the checks are done, and C, whose own
+stdout goes to stderr and who never saw the token, cannot forge it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import sys
+from typing import Any
+
+MAX_DEPTH = 100  # nesting of a value; deeper values are refused (no recursion blow-ups)
+MAX_MESSAGE = 300  # characters kept of an exception message
+
+
+class ValueCodecError(ValueError):
+    """A value is not plain data (or is malformed on the wire)."""
+
+
+# ---------------------------------------------------------------------------------------- value codec
+# JSON keeps None, bools, ints (any size) and floats (repr, so exact; NaN / Infinity allowed) apart by
+# itself; lists are arrays. Everything else is a one-key object: {"tuple": [...]}, {"set": [...]},
+# {"dict": [[key, value], ...]}. An object with any other shape is malformed.
+
+
+def _encode(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValueCodecError(f"value nested deeper than {MAX_DEPTH} levels")
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is str:
+        return value
+    if kind is float:
+        return value
+    if kind is list:
+        return [_encode(v, depth + 1) for v in value]
+    if kind is tuple:
+        return {"tuple": [_encode(v, depth + 1) for v in value]}
+    if kind is set or kind is frozenset:
+        return {"set": [_encode(v, depth + 1) for v in value]}
+    if kind is dict:
+        return {"dict": [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value.items()]}
+    raise ValueCodecError(f"a value of type {kind.__name__} is not plain data")
+
+
+def encode_value(value: Any) -> str:
+    """`value` as codec JSON text; raise ValueCodecError unless it is exact plain data."""
+    try:
+        return json.dumps(_encode(value, 0), ensure_ascii=True, separators=(",", ":"))
+    except (ValueError, RecursionError) as exc:  # e.g. an int past the str conversion limit
+        if isinstance(exc, ValueCodecError):
+            raise
+        raise ValueCodecError(f"value cannot be encoded: {exc}") from None
+
+
+def _decode(raw: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValueCodecError(f"value nested deeper than {MAX_DEPTH} levels")
+    kind = type(raw)
+    if raw is None or kind is bool or kind is int or kind is float or kind is str:
+        return raw
+    if kind is list:
+        return [_decode(v, depth + 1) for v in raw]
+    if kind is dict and len(raw) == 1:
+        (tag, body), *_ = raw.items()
+        if type(body) is list:
+            if tag == "tuple":
+                return tuple(_decode(v, depth + 1) for v in body)
+            try:
+                if tag == "set":
+                    return {_decode(v, depth + 1) for v in body}
+                if tag == "dict" and all(type(p) is list and len(p) == 2 for p in body):
+                    return {_decode(k, depth + 1): _decode(v, depth + 1) for k, v in body}
+            except TypeError as exc:  # an unhashable set element or key
+                raise ValueCodecError(f"malformed {tag}: {exc}") from None
+    raise ValueCodecError(f"malformed value of type {kind.__name__}")
+
+
+def decode_value(text: str | bytes) -> Any:
+    """Exact plain data from codec JSON text; raise ValueCodecError on anything else."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValueCodecError(f"not codec JSON: {exc}") from None
+    return _decode(raw, 0)
+
+
+# ------------------------------------------------------------------------------------ framed pipes
+
+
+class ChannelClosed(Exception):
+    """The other end of a pipe went away."""
+
+
+def _send(fd: int, message: dict) -> None:
+    data = json.dumps(message, ensure_ascii=True).encode()
+    payload = struct.pack(">I", len(data)) + data
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise ChannelClosed()
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(fd: int, max_bytes: int) -> dict:
+    (size,) = struct.unpack(">I", _read_exactly(fd, 4))
+    if size > max_bytes:
+        raise ValueCodecError(f"reply of {size} bytes exceeds the {max_bytes}-byte limit")
+    message = json.loads(_read_exactly(fd, size))
+    if type(message) is not dict:
+        raise ValueCodecError("malformed reply")
+    return message
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+# ------------------------------------------------------------------------------- program process C
+
+
+def _program_process(requests: int, replies: int) -> None:
+    """Load the program sent by J and serve its calls; never returns."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # the program's prints go to stderr: only J may write to stdout
+    os.close(devnull)
+    import types
+
+    module = types.ModuleType("solution")
+    module.__file__ = os.path.abspath("solution.py")
+    sys.modules["solution"] = module
+    try:
+        message = _receive(requests, 1 << 30)
+        code = compile(message["source"], "solution.py", "exec")
+        exec(code, module.__dict__)
+    except BaseException as exc:  # noqa: BLE001 - the program's failure is reported, not raised
+        _flush_program_output()
+        _send(replies, {"raised": [type(exc).__name__, _short(str(exc))]})
+        os._exit(1)
+    _flush_program_output()
+    _send(replies, {"loaded": True})
+    namespace = module.__dict__
+    while True:
+        try:
+            message = _receive(requests, 1 << 30)
+        except ChannelClosed:
+            os._exit(0)
+        reply: dict
+        try:
+            target = namespace[message["name"]]
+            if message["op"] == "lookup":
+                reply = {"callable": True} if callable(target) else {"value": encode_value(target)}
+            else:
+                args = decode_value(message["args"])
+                kwargs = decode_value(message["kwargs"])
+                reply = {"value": encode_value(target(*args, **kwargs))}
+        except KeyError as exc:
+            reply = {"missing": str(exc)} if message.get("op") == "lookup" else _raised(exc)
+        except BaseException as exc:  # noqa: BLE001
+            reply = _raised(exc)
+        _flush_program_output()
+        _send(replies, reply)
+
+
+def _flush_program_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):  # the program may have replaced or closed them
+            stream.flush()
+
+
+def _raised(exc: BaseException) -> dict:
+    if isinstance(exc, ValueCodecError):
+        return {"unjudgeable": _short(str(exc))}
+    return {"raised": [type(exc).__name__, _short(str(exc))]}
+
+
+# --------------------------------------------------------------------------------- judge process J
+
+
+class ProgramException(Exception):
+    """Base of every exception J raises on the program's behalf (its class name mirrors the program's)."""
+
+
+class ProgramGone(Exception):
+    """The program process exited, was killed or sent something unreadable."""
+
+
+def _program_exception(name: str, message: str) -> ProgramException:
+    import builtins
+
+    base = getattr(builtins, name, None)
+    if not (isinstance(base, type) and issubclass(base, Exception)) or issubclass(base, ValueCodecError):
+        base = Exception
+    # A subclass of the builtin so that `except ValueError` in test code works, yet J can tell it apart.
+    bases = (ProgramException,) if base is Exception else (base, ProgramException)
+    try:
+        return type(_short(name), bases, {})(message)
+    except TypeError:  # a builtin whose constructor wants more than a message
+        return type(_short(name), (ProgramException,), {})(message)
+
+
+class _Program:
+    """J's side of the pipe to C."""
+
+    def __init__(self, pid: int, requests: int, replies: int, max_reply_bytes: int):
+        self.pid, self.requests, self.replies, self.max_reply_bytes = pid, requests, replies, max_reply_bytes
+
+    def ask(self, message: dict) -> dict:
+        try:
+            _send(self.requests, message)
+            return _receive(self.replies, self.max_reply_bytes)
+        except (ChannelClosed, BrokenPipeError):
+            raise ProgramGone(self.exit_status()) from None
+        except (ValueError, KeyError, struct.error) as exc:
+            raise ProgramGone(f"sent an unreadable reply ({_short(str(exc))})") from None
+
+    def exit_status(self) -> str:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return "the program process vanished"
+        if os.WIFSIGNALED(status):
+            return f"the program process was killed by signal {os.WTERMSIG(status)}"
+        return f"the program process exited with code {os.waitstatus_to_exitcode(status)}"
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        """`name(*args, **kwargs)` in C: its exact plain result, or the program's exception."""
+        reply = self.ask(
+            {"op": "call", "name": name, "args": encode_value(list(args)), "kwargs": encode_value(kwargs)}
+        )
+        if "value" in reply and type(reply["value"]) is str:
+            try:
+                return decode_value(reply["value"])
+            except ValueCodecError as exc:
+                raise ProgramGone(f"sent a malformed value ({exc})") from None
+        if "unjudgeable" in reply:
+            raise _program_exception("TypeError", f"{name} returned {reply['unjudgeable']}")
+        raised = reply.get("raised")
+        if type(raised) is list and len(raised) == 2 and all(type(x) is str for x in raised):
+            raise _program_exception(raised[0], _short(raised[1]))
+        raise ProgramGone("sent an unreadable reply")
+
+
+class _Proxy:
+    """Stands in J for one function of the program: calls go to C, plain values come back."""
+
+    def __init__(self, program: _Program, name: str):
+        self._program, self._name = program, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._program.call(self._name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<program function {self._name}>"
+
+
+def _free_names(tree: Any) -> set[str]:
+    """Names the test code reads but never binds: the ones the program has to provide."""
+    import ast
+    import builtins
+
+    loaded, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return loaded - bound - set(dir(builtins))
+
+
+def _error(kind: str, exc: BaseException | str, line: int | None = None) -> dict:
+    if isinstance(exc, BaseException):
+        name, text = type(exc).__name__, str(exc)
+    else:
+        name, text = "", exc
+    return {"kind": kind, "type": name, "message": _short(text), "line": line}
+
+
+def _run_calls(program: _Program, calls: list) -> list:
+    results = []
+    for call in calls:
+        try:
+            value = program.call(call["function"], decode_value(call["args"]), decode_value(call["kwargs"]))
+            results.append({"value": encode_value(value)})
+        except ProgramException as exc:
+            results.append({"error": _error("raised", exc)})
+            break
+        except ProgramGone as exc:
+            results.append({"error": _error("exited", str(exc))})
+            break
+    return results
+
+
+def _run_script(program: _Program, source: str) -> dict:
+    import ast
+    import traceback
+
+    namespace: dict[str, Any] = {"__name__": "__test__"}
+    try:
+        tree = ast.parse(source, "<test>")
+        for name in sorted(_free_names(tree)):
+            reply = program.ask({"op": "lookup", "name": name})
+            if reply.get("callable") is True:
+                namespace[name] = _Proxy(program, name)
+            elif type(reply.get("value")) is str:
+                try:
+                    namespace[name] = decode_value(reply["value"])
+                except ValueCodecError as exc:
+                    raise ProgramGone(f"sent a malformed value ({exc})") from None
+        exec(compile(tree, "<test>", "exec"), namespace)
+    except ProgramGone as exc:
+        return {"passed": False, "error": _error("exited", str(exc))}
+    except BaseException as exc:  # noqa: BLE001 - any way out but the normal one is a failure
+        line = next(
+            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == "<test>"),
+            None,
+        )
+        if isinstance(exc, ProgramException):
+            return {"passed": False, "error": _error("raised", exc, line)}
+        if isinstance(exc, AssertionError):
+            return {"passed": False, "error": _error("assertion", exc, line)}
+        return {"passed": False, "error": _error("test", exc, line)}
+    return {"passed": True}
+
+
+def _make_undumpable() -> None:
+    import ctypes
+
+    pr_set_dumpable = 4
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+def main() -> None:
+    """J: fork C, hide, read the job from stdin, run it, print `<token> <report>` on stdout."""
+    # Nothing J imports may come from the writable work dir.
+    cwd = os.getcwd()
+    sys.path[:] = [p for p in sys.path if os.path.isabs(p) and p != cwd and not p.startswith(cwd + os.sep)]
+    requests_r, requests_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(requests_w)
+        os.close(replies_r)
+        try:
+            _program_process(requests_r, replies_w)
+        finally:
+            os._exit(1)
+    os.close(requests_r)
+    os.close(replies_w)
+    try:
+        _make_undumpable()
+    except OSError as exc:
+        os.kill(pid, 9)
+        sys.stderr.write(f"rlvr driver: cannot protect the judge process: {exc}\n")
+        sys.exit(3)
+    job = json.loads(sys.stdin.buffer.read())
+    token = job["token"]
+    program = _Program(pid, requests_w, replies_r, job["max_reply_bytes"])
+    report: dict[str, Any]
+    try:
+        loaded = program.ask({"op": "load", "source": job["program"]})
+    except ProgramGone as exc:
+        loaded = {"exited": str(exc)}
+    if loaded.get("loaded") is not True:
+        raised = loaded.get("raised")
+        if type(raised) is list and len(raised) == 2 and all(type(x) is str for x in raised):
+            report = {"load_error": {"kind": "raised", "type": raised[0], "message": _short(raised[1])}}
+        else:
+            report = {"load_error": _error("exited", str(loaded.get("exited", "sent an unreadable reply")))}
+    elif job["mode"] == "calls":
+        report = {"results": _run_calls(program, job["calls"])}
+    else:
+        report = {"script": _run_script(program, job["script"])}
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 9)  # the program's threads must not outlive the verdict
+    out = sys.__stdout__
+    out.write(f"{token} {json.dumps(report, ensure_ascii=True)}\n")
+    out.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
