@@ -1,0 +1,301 @@
+"""Base classes of the text envs: `TextEnv` (single-turn) and `MultiTurnEnv` (feedback turns)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, SupportsFloat
+
+import gymnasium
+from gymnasium.error import ResetNeeded
+
+from rlvr.envs.client import VerifierClient, make_verifier
+from rlvr.envs.rewards import R1_SYSTEM_PROMPT, RewardSpecLike, default_spec, resolve_spec
+from rlvr.envs.samplers import Sampler, SamplerLike, make_sampler
+from rlvr.envs.sources import TaskKey, TaskSource
+from rlvr.envs.spaces import AnyText, chat_space
+from rlvr.envs.task import Task
+from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server.errors import RlvrError
+from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
+
+Observation = str | tuple[dict[str, str], ...]
+StepResult = tuple[Observation, SupportsFloat, bool, bool, dict[str, Any]]
+ObservationMode = Literal["text", "chat"]
+
+
+class EnvConfigError(RlvrError, ValueError):
+    """An env argument has a value the env cannot use; the message names it and the accepted values."""
+
+
+class InvalidAction(RlvrError, TypeError):
+    """`step` got something other than the completion text."""
+
+    def __init__(self, action: object):
+        super().__init__(
+            f"an action is the completion text (str), got {type(action).__name__}: {action!r:.80}"
+        )
+        self.action = action
+
+
+class TextEnv(gymnasium.Env[Observation, str]):
+    """A single-turn text env: `reset` gives a prompt, `step(completion)` scores it and ends the episode.
+
+    Observation: with `observation="text"` (default) a `str`, the task prompt after `prompt_template`,
+    preceded by the system prompt through `text_template`; with `observation="chat"` a tuple of
+    `{"role", "content"}` dicts (system, user, and in multi-turn envs the turns so far). Action: the
+    completion text. Both spaces are `AnyText` (any Unicode string up to `max_length` characters).
+
+    Reward: the verifier's reward for a VerifyRequest carrying the task (answer, tests), the completion,
+    the prompt, the env's reward spec and `verifier_options` (request options every term sees, e.g.
+    length budgets), sent through `verifier` (None: in-process; "grpc://host:port":
+    a running `rlvr serve`; or any `VerifierClient`). TIMEOUT and ERROR give reward 0 with that status in
+    `info`; they do not count as failures for the sampler.
+
+    `info` always has "task_id", "difficulty" and "turn"; after a step also "status" (the Status name),
+    "message", "components" (term → unweighted reward), "verifier" and "verifier_version"; once the
+    episode is over also "ground_truth" (the answer, or the tests as dicts) and "success".
+
+    `reset(seed=s)` reproduces the same task for the same sampler state. `reset(options=...)` accepts
+    "task" (a `Task`), "task_index" (finite sources), "difficulty" (a level), and "group_id" (sent in
+    every request of the episode, for group-relative reward terms).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
+    #: The verifier of the default reward spec's accuracy term.
+    accuracy_verifier: ClassVar[str] = "math"
+    default_system_prompt: ClassVar[str] = R1_SYSTEM_PROMPT
+
+    def __init__(
+        self,
+        source: TaskSource,
+        *,
+        name: str,
+        reward_spec: RewardSpecLike | None = None,
+        format_weight: float = 0.0,
+        verifier: str | VerifierClient | None = None,
+        sampler: SamplerLike = None,
+        system_prompt: str | None = None,
+        prompt_template: str = "{prompt}",
+        text_template: str = "{system}\nUser: {prompt}\nAssistant:",
+        observation: ObservationMode = "text",
+        max_length: int = 1 << 16,
+        timeout_seconds: float = 0.0,
+        verifier_options: Mapping[str, Any] | None = None,
+        render_mode: str | None = None,
+    ):
+        if observation not in ("text", "chat"):
+            raise EnvConfigError(f"observation={observation!r}: pass 'text' or 'chat'")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise EnvConfigError(
+                f"render_mode={render_mode!r}: pass None or one of {self.metadata['render_modes']}"
+            )
+        self.name = name
+        self.source = source
+        self.sampler: Sampler = make_sampler(sampler)
+        self.verifier = make_verifier(verifier)
+        spec = reward_spec if reward_spec is not None else self.default_reward_spec(format_weight)
+        self.reward_spec = resolve_spec(spec)
+        self.verifier_options = dict(verifier_options or {})
+        self.system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
+        self.prompt_template = prompt_template
+        self.text_template = text_template
+        self.observation_mode = observation
+        self.timeout_seconds = timeout_seconds
+        self.render_mode = render_mode
+        self.action_space = AnyText(max_length)
+        self.observation_space = AnyText(max_length) if observation == "text" else chat_space(max_length)
+        self.task: Task | None = None
+        self._key: TaskKey | None = None
+        self._template = pb.VerifyRequest()
+        self._messages: list[dict[str, str]] = []
+        self._group_id = ""
+        self._episode = 0
+        self.turn = 0
+        self._done = True
+
+    def default_reward_spec(self, format_weight: float) -> pb.RewardSpec:
+        """The spec used when no `reward_spec` is given: accuracy (weight 1) + optional format term."""
+        return default_spec(self.name, self.accuracy_verifier, format_weight=format_weight)
+
+    # -- episode start ------------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict]:
+        """Start an episode on a new task (see the class docstring for `options`); returns (prompt, info)."""
+        super().reset(seed=seed)
+        options = options or {}
+        self.task, self._key = self._choose_task(options)
+        self._group_id = str(options.get("group_id", ""))
+        self._episode += 1
+        self.turn = 0
+        self._done = False
+        self._template = self.task.request_template(self.reward_spec)
+        if self.verifier_options:
+            self._template.options.update(self.verifier_options)
+        if self.timeout_seconds:
+            self._template.timeout_seconds = self.timeout_seconds
+        user = self.prompt_template.format(prompt=self.task.prompt)
+        self._messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        self._messages.append({"role": "user", "content": user})
+        if self.observation_mode == "chat":
+            observation: Observation = self._transcript()
+        elif self.system_prompt:
+            observation = self.text_template.format(system=self.system_prompt, prompt=user)
+        else:
+            observation = user
+        return observation, self._base_info()
+
+    def _choose_task(self, options: Mapping[str, Any]) -> tuple[Task, TaskKey | None]:
+        if "task" in options:
+            task = options["task"]
+            if not isinstance(task, Task):
+                raise EnvConfigError(f"options['task'] must be a rlvr.envs.Task, got {type(task).__name__}")
+            return task, None
+        if "task_index" in options:
+            index = int(options["task_index"])
+            if self.source.size is None or not 0 <= index < self.source.size:
+                raise EnvConfigError(
+                    f"options['task_index']={index} is outside this env's tasks (size {self.source.size}); "
+                    "unlimited generator envs take 'difficulty' instead, or num_tasks=N for a fixed pool"
+                )
+            key = TaskKey(self.source.level_of(index), index)
+        elif "difficulty" in options:
+            level = int(options["difficulty"])
+            if level not in self.source.levels:
+                raise EnvConfigError(
+                    f"options['difficulty']={level}: this env's levels are {self.source.levels}"
+                )
+            key = TaskKey(level)
+        else:
+            key = self.sampler.sample(self.source, self.np_random)
+        return self.source.get(key, self.np_random), key
+
+    # -- one turn: build the request, then apply the verifier's answer -----------------------------
+
+    def step(self, action: str) -> StepResult:
+        """Score `action` (the completion); returns (observation, reward, terminated, truncated, info)."""
+        request = self.prepare_step(action)
+        response = self.verifier.verify_batch([request])[0] if request is not None else None
+        return self.finish_step(action, response)
+
+    def prepare_step(self, action: str) -> pb.VerifyRequest | None:
+        """The VerifyRequest for `action`, or None when this env answers the action itself (a tool call)."""
+        if self._done or self.task is None:
+            raise ResetNeeded("the episode is over (or never started): call reset() before step()")
+        if not isinstance(action, str):
+            raise InvalidAction(action)
+        request = pb.VerifyRequest()
+        request.CopyFrom(self._template)
+        request.id = f"{self.task.id}/{self._episode}/{self.turn}"
+        request.response = action
+        request.group_id = self._group_id
+        return request
+
+    def finish_step(self, action: str, response: pb.VerifyResponse | None) -> StepResult:
+        """Turn the verifier's `response` to `action` into the step result (single-turn: episode ends)."""
+        assert response is not None, "a single-turn env always sends its action to the verifier"
+        self.turn += 1
+        self._messages.append({"role": "assistant", "content": action})
+        info = self._step_info(response)
+        self._end_episode(info, self._success(response))
+        return self._final_observation(), float(response.reward), True, False, info
+
+    # -- helpers shared with multi-turn envs --------------------------------------------------------
+
+    def _success(self, response: pb.VerifyResponse) -> bool | None:
+        """True/False when the completion is known right/wrong; None when TIMEOUT/ERROR/INVALID."""
+        if response.status in UNKNOWN_STATUSES:
+            return None
+        return response.status == pb.CORRECT
+
+    def _base_info(self) -> dict[str, Any]:
+        assert self.task is not None
+        info: dict[str, Any] = {
+            "task_id": self.task.id,
+            "difficulty": self.task.difficulty,
+            "turn": self.turn,
+        }
+        if self._group_id:
+            info["group_id"] = self._group_id
+        return info
+
+    def _step_info(self, response: pb.VerifyResponse) -> dict[str, Any]:
+        info = self._base_info()
+        info["status"] = pb.Status.Name(response.status)
+        info["message"] = response.message
+        info["components"] = dict(response.components)
+        info["verifier"] = response.verifier
+        info["verifier_version"] = response.verifier_version
+        if response.test_results:
+            info["test_results"] = [
+                {"name": r.name, "verdict": pb.Verdict.Name(r.verdict), "message": r.message}
+                for r in response.test_results
+            ]
+        return info
+
+    def _end_episode(self, info: dict[str, Any], success: bool | None) -> None:
+        assert self.task is not None
+        self._done = True
+        info["ground_truth"] = self.task.revealed_answer()
+        info["success"] = bool(success)
+        if success is not None and self._key is not None:
+            self.sampler.update(self.source, self._key, success)
+
+    def _transcript(self) -> tuple[dict[str, str], ...]:
+        return tuple(dict(m) for m in self._messages)
+
+    def _final_observation(self) -> Observation:
+        """At the end there is no next message: "" in text mode, the whole transcript in chat mode."""
+        return self._transcript() if self.observation_mode == "chat" else ""
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self._messages)
+
+    def close(self) -> None:
+        close = getattr(self.verifier, "close", None)
+        if close is not None:
+            close()
+
+
+class MultiTurnEnv(TextEnv):
+    """A text env with up to `max_turns` turns: each step is scored, and a wrong answer gets feedback.
+
+    Each step's reward is the verifier's reward for that turn. The episode terminates when a turn is
+    CORRECT or `feedback` returns None, and is truncated after `max_turns` turns. The next observation
+    is the feedback message (text mode) or the transcript so far (chat mode).
+    """
+
+    def __init__(self, source: TaskSource, *, max_turns: int = 3, **kwargs: Any):
+        if max_turns < 1:
+            raise EnvConfigError(f"max_turns={max_turns}: pass at least 1")
+        super().__init__(source, **kwargs)
+        self.max_turns = max_turns
+
+    def feedback(self, action: str, response: pb.VerifyResponse) -> str | None:
+        """The next user message after a wrong `action`, or None to end the episode."""
+        raise NotImplementedError
+
+    def finish_step(self, action: str, response: pb.VerifyResponse | None) -> StepResult:
+        assert response is not None
+        self.turn += 1
+        self._messages.append({"role": "assistant", "content": action})
+        info = self._step_info(response)
+        success = self._success(response)
+        message = None if success else self.feedback(action, response)
+        return self._continue_or_end(message, float(response.reward), info, success)
+
+    def _continue_or_end(
+        self, message: str | None, reward: float, info: dict[str, Any], success: bool | None
+    ) -> StepResult:
+        """End the episode (solved, no feedback, or out of turns) or hand `message` back to the model."""
+        terminated = message is None
+        truncated = not terminated and self.turn >= self.max_turns
+        if terminated or truncated:
+            self._end_episode(info, success)
+            return self._final_observation(), reward, terminated, truncated, info
+        self._messages.append({"role": "user", "content": message})
+        observation: Observation = self._transcript() if self.observation_mode == "chat" else message
+        return observation, reward, False, False, info

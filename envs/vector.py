@@ -1,0 +1,187 @@
+"""`TextVectorEnv`: many text envs stepped together, every completion scored in one `verify_batch` call."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from rlvr.envs.base import EnvConfigError, Observation, TextEnv
+from rlvr.envs.client import VerifierClient
+from rlvr.verifier.v1 import verifier_pb2 as pb
+
+
+class TextVectorEnv(VectorEnv):
+    """`num_envs` copies of a text env; `step(completions)` sends all of them in one `verify_batch`.
+
+    With `group_size=G`, consecutive blocks of G sub-envs form GRPO groups: each group gets the same
+    task (drawn by its first member) and a fresh `group_id` per episode, so group-relative reward
+    terms (Kimi length reward) see the whole group in the one batch. `num_envs` must be a multiple of G.
+
+    Autoreset is SAME_STEP: when an episode ends, the returned observation is already the next
+    episode's prompt, and the final observation and info are in `info["final_obs"]` /
+    `info["final_info"]` (masked by `info["_final_obs"]`). A group restarts when all its members are
+    done; a member that finished earlier waits: its actions are ignored, it returns reward 0, and
+    `info["waiting"]` is True for it. Observations are tuples of `num_envs` observations; rewards,
+    terminations and truncations are numpy arrays.
+
+    The sub-envs are used unwrapped (their `prepare_step` / `finish_step`); scoring goes through
+    `verifier` (default: the first sub-env's client).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], TextEnv]],
+        *,
+        group_size: int = 1,
+        verifier: VerifierClient | None = None,
+    ):
+        if not env_fns:
+            raise EnvConfigError("TextVectorEnv needs at least one env function")
+        if group_size < 1 or len(env_fns) % group_size:
+            raise EnvConfigError(
+                f"group_size={group_size} must be positive and divide num_envs={len(env_fns)}"
+            )
+        self.envs: list[TextEnv] = [fn().unwrapped for fn in env_fns]  # type: ignore[misc]
+        for env in self.envs:
+            if not isinstance(env, TextEnv):
+                raise EnvConfigError(f"TextVectorEnv needs rlvr text envs, got {type(env).__name__}")
+        self.num_envs = len(self.envs)
+        self.group_size = group_size
+        self.verifier = verifier if verifier is not None else self.envs[0].verifier
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.metadata = {**self.envs[0].metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+        self.render_mode = self.envs[0].render_mode
+        self.spec = getattr(self.envs[0], "spec", None)
+        self._observations: list[Observation] = [""] * self.num_envs
+        self._waiting = np.zeros(self.num_envs, dtype=bool)
+        self._group_episodes = [0] * (self.num_envs // group_size)
+
+    @property
+    def samplers(self) -> list:
+        """The task sampler of each group's leader (the one that draws the group's tasks)."""
+        return [self.envs[start].sampler for start in range(0, self.num_envs, self.group_size)]
+
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[tuple[Observation, ...], dict[str, Any]]:
+        """Reset every group; `seed` (an int s gives group g the seed s + g) reproduces the tasks."""
+        groups = self.num_envs // self.group_size
+        seeds: Sequence[int | None]
+        if seed is None:
+            seeds = [None] * groups
+        elif isinstance(seed, int):
+            seeds = [seed + g for g in range(groups)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != groups:
+                raise EnvConfigError(f"reset got {len(seeds)} seeds for {groups} groups; pass one per group")
+        infos: list[dict[str, Any]] = [{}] * self.num_envs
+        for group, group_seed in enumerate(seeds):
+            for member, info in self._reset_group(group, group_seed, options):
+                infos[member] = info
+        self._waiting[:] = False
+        return tuple(self._observations), self._stack(infos)
+
+    def _reset_group(
+        self, group: int, seed: int | None, options: dict[str, Any] | None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        start = group * self.group_size
+        self._group_episodes[group] += 1
+        group_id = f"g{group}-{self._group_episodes[group]}" if self.group_size > 1 else ""
+        leader_options = {**(options or {}), "group_id": group_id}
+        out = []
+        obs, info = self.envs[start].reset(seed=seed, options=leader_options)
+        self._observations[start] = obs
+        out.append((start, info))
+        task = self.envs[start].task
+        for member in range(start + 1, start + self.group_size):
+            obs, info = self.envs[member].reset(seed=seed, options={"task": task, "group_id": group_id})
+            self._observations[member] = obs
+            out.append((member, info))
+        return out
+
+    def step(
+        self, actions: Sequence[str]
+    ) -> tuple[tuple[Observation, ...], np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Score one completion per sub-env in a single `verify_batch`; restart finished groups."""
+        if len(actions) != self.num_envs:
+            raise EnvConfigError(f"step got {len(actions)} actions for {self.num_envs} envs")
+        requests: list[pb.VerifyRequest] = []
+        slots: list[int] = []
+        for i, (env, action) in enumerate(zip(self.envs, actions)):
+            if self._waiting[i]:
+                continue
+            request = env.prepare_step(action)
+            if request is not None:
+                requests.append(request)
+                slots.append(i)
+        responses: list[pb.VerifyResponse | None] = [None] * self.num_envs
+        for i, response in zip(slots, self.verifier.verify_batch(requests) if requests else []):
+            responses[i] = response
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        final_obs: list[Any] = [None] * self.num_envs
+        final_info: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        finished = np.zeros(self.num_envs, dtype=bool)
+        waited = self._waiting.copy()
+        for i, env in enumerate(self.envs):
+            if waited[i]:
+                infos[i] = {"waiting": True}
+                continue
+            obs, reward, term, trunc, info = env.finish_step(actions[i], responses[i])
+            rewards[i], terminated[i], truncated[i] = float(reward), term, trunc
+            self._observations[i] = obs
+            infos[i] = {**info, "waiting": False}
+            if term or trunc:
+                finished[i] = True
+                final_obs[i], final_info[i] = obs, info
+                self._waiting[i] = True
+        for group in range(self.num_envs // self.group_size):
+            members = range(group * self.group_size, (group + 1) * self.group_size)
+            if all(self._waiting[m] for m in members):
+                for member, info in self._reset_group(group, None, None):
+                    self._waiting[member] = False
+                    infos[member] = {**info, "waiting": False}
+        stacked = self._stack(infos)
+        if finished.any():
+            stacked["final_obs"] = np.array(final_obs, dtype=object)
+            stacked["_final_obs"] = finished
+            stacked["final_info"] = self._stack(final_info)
+            stacked["_final_info"] = finished
+        return tuple(self._observations), rewards, terminated, truncated, stacked
+
+    def _stack(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, info in enumerate(infos):
+            out = self._add_info(out, info, i)
+        return out
+
+    def render(self) -> tuple[Any, ...] | None:
+        return tuple(env.render() for env in self.envs) if self.render_mode else None
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def make_vector(
+    env_factory: Callable[..., TextEnv], num_envs: int, *, group_size: int = 1, **env_kwargs: Any
+) -> TextVectorEnv:
+    """`num_envs` envs `env_factory(**env_kwargs)` as one TextVectorEnv with GRPO groups of `group_size`.
+
+    Bound to each env class, this is the `vector_entry_point` of every registered id, so
+    `gymnasium.make_vec("rlvr/Arithmetic-v0", 8, group_size=4)` gives two GRPO groups of four.
+    """
+    return TextVectorEnv([functools.partial(env_factory, **env_kwargs)] * num_envs, group_size=group_size)
