@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import math
 import os
@@ -25,8 +26,10 @@ from rlvr.sandbox.slots import DEFAULT_SLOTS, DEFAULT_UID_BASE, SlotPool
 WORKDIR = "/w"
 UNSAFE_ENV = "RLVR_UNSAFE_NO_SANDBOX"
 MIB = 1 << 20
-# bwrap's outer monitor and its pid-1 reaper run under the slot uid too and count against RLIMIT_NPROC.
-_BWRAP_PROCESSES = 2
+_PR_SET_CHILD_SUBREAPER = 36
+# bwrap's pid-1 reaper runs in the sandbox's user namespace under the slot uid, so it counts against
+# RLIMIT_NPROC there (the outer bwrap lives in the parent namespace, whose count has no limit).
+_BWRAP_PROCESSES = 1
 _SANDBOX_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -106,6 +109,7 @@ class ProcessBackend(Backend):
             self._seccomp = build_filter()
         except UnsupportedArchitecture as e:
             raise SandboxUnavailable(f"{e}; use the docker backend on this machine") from e
+        _become_subreaper()
         self._checked = True  # the probe run below goes through the normal path
         probe = self.run(["/bin/sh", "-c", "echo ok"], limits=Limits(wall_seconds=20.0, cpu_seconds=10.0))
         if probe.stdout != b"ok\n":
@@ -153,6 +157,7 @@ class ProcessBackend(Backend):
             owned += [status_r, status_w]
             file_args: list[str] = []
             made_dirs: set[str] = set()
+            file_fds: list[int] = []
             for path, data in files.items():
                 parent = os.path.dirname(path)
                 while parent and parent not in made_dirs:
@@ -161,6 +166,7 @@ class ProcessBackend(Backend):
                     parent = os.path.dirname(parent)
                 fd = _memfd(data, "file")
                 owned.append(fd)
+                file_fds.append(fd)
                 file_args += ["--perms", "0755", "--file", str(fd), f"{WORKDIR}/{path}"]
             collect_pipes: dict[str, tuple[int, int]] = {}
             for path in collect:
@@ -170,7 +176,7 @@ class ProcessBackend(Backend):
             argv = self._argv(uid, command, limits, seccomp_fd, status_w, file_args, collect_pipes)
             stdin_fd = _memfd(stdin, "stdin")
             owned.append(stdin_fd)
-            pass_fds = [seccomp_fd, status_w, *(fd for fd in owned[3:] if fd != stdin_fd)]
+            pass_fds = [seccomp_fd, status_w, *file_fds, *(w for _, w in collect_pipes.values())]
             for fd in pass_fds:
                 os.set_inheritable(fd, True)
             start = time.monotonic()
@@ -200,7 +206,7 @@ class ProcessBackend(Backend):
             }
             for path, (r, _) in collect_pipes.items():
                 pipes["collect:" + path] = (r, limits.file_size_mb * MIB + 1)
-            killer = _Killer(proc)
+            killer = _Run(proc)
             seen = capture(
                 pipes,
                 deadline=start + limits.wall_seconds,
@@ -266,17 +272,14 @@ class ProcessBackend(Backend):
         self,
         proc: subprocess.Popen,
         seen: Capture,
-        killer: _Killer,
+        killer: _Run,
         limits: Limits,
         start: float,
         collect: Sequence[str],
     ) -> RunResult:
-        _, wait_status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(wait_status)
-        wall = time.monotonic() - start
-        killer.reap_init()
-        cpu = usage.ru_utime + usage.ru_stime
         streams = seen.streams
+        _, cpu, peak_rss = killer.finish(bytes(streams["status"].data))
+        wall = time.monotonic() - start
         status = _parse_status(bytes(streams["status"].data))
         stderr = bytes(streams["stderr"].data)
         result = RunResult(
@@ -309,7 +312,7 @@ class ProcessBackend(Backend):
         # SIGXCPU is RLIMIT_CPU's soft limit; the hard one (a second later) is a SIGKILL.
         result.timed_out = result.signal == signal.SIGXCPU or cpu > limits.cpu_seconds
         if not result.timed_out and result.exit_code != 0:
-            result.memory_exceeded = looks_out_of_memory(result, usage.ru_maxrss * 1024, limits)
+            result.memory_exceeded = looks_out_of_memory(result, peak_rss, limits)
         for path in collect:
             data = bytes(streams["collect:" + path].data)
             if data[:1] == b"1":
@@ -340,41 +343,76 @@ def _collect_script(collect_pipes: Mapping[str, tuple[int, int]]) -> str:
 
 
 def _parse_status(data: bytes) -> dict[str, int]:
-    """Merge bwrap's `--json-status-fd` documents: `child-pid` at start, `exit-code` once the command ran."""
+    """Merge bwrap's `--json-status-fd` documents: `child-pid` at start, `exit-code` once the command ran.
+
+    The first `child-pid` wins: it is written before the command starts, and the pid is later
+    signalled, so nothing written after it (the fd is close-on-exec anyway) may redirect that.
+    """
     merged: dict[str, int] = {}
     for match in re.finditer(rb"\{[^{}]*\}", data):
         try:
             doc = json.loads(match.group())
         except ValueError:
             continue
-        merged.update({k: v for k, v in doc.items() if isinstance(v, int)})
+        for key, value in doc.items():
+            if isinstance(value, int) and not (key == "child-pid" and key in merged):
+                merged[key] = value
     return merged
 
 
-class _Killer:
-    """Kills a run from outside: the sandbox's pid-1 (taking its whole pid namespace) and bwrap."""
+class _Run:
+    """One started bwrap: kills it from outside and reaps it, including its pid-1 init.
+
+    bwrap's outer process exits as soon as its init reports the exit code, so the init (whose
+    reaped children carry the program's CPU time) is re-parented; we are a child subreaper, so it
+    comes to us and `finish` can collect its rusage and be sure its namespace is empty.
+    """
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.proc = proc
         self.init_pidfd: int | None = None
 
-    def kill(self, status: bytes) -> None:
+    def _open_init(self, status: bytes) -> None:
         child = _parse_status(status).get("child-pid")
-        if child is not None:
-            try:
+        if child is not None and self.init_pidfd is None:
+            with contextlib.suppress(ProcessLookupError):
                 self.init_pidfd = os.pidfd_open(child)
+        self.init_pid = child
+
+    def kill(self, status: bytes) -> None:
+        """SIGKILL the sandbox's init (the kernel then kills its whole pid namespace) and bwrap."""
+        self._open_init(status)
+        if self.init_pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self.init_pidfd, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
-    def reap_init(self, timeout: float = 5.0) -> None:
-        """Wait until the killed pid-1 is gone: the kernel reaps its whole namespace before that."""
-        if self.init_pidfd is None:
-            return
-        try:
-            select.select([self.init_pidfd], [], [], timeout)
-        finally:
-            os.close(self.init_pidfd)
-            self.init_pidfd = None
+    def finish(self, status: bytes, timeout: float = 5.0) -> tuple[int, float, int]:
+        """Reap everything; return (bwrap's wait status, CPU seconds of the tree, peak RSS in bytes)."""
+        _, wait_status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(wait_status)
+        cpu = usage.ru_utime + usage.ru_stime
+        peak = usage.ru_maxrss
+        self._open_init(status)
+        if self.init_pidfd is not None:
+            try:
+                if not select.select([self.init_pidfd], [], [], timeout)[0]:
+                    signal.pidfd_send_signal(self.init_pidfd, signal.SIGKILL)
+                    select.select([self.init_pidfd], [], [], timeout)
+                with contextlib.suppress(ChildProcessError):
+                    pid, _, init_usage = os.wait4(self.init_pid, os.WNOHANG)
+                    if pid:
+                        cpu += init_usage.ru_utime + init_usage.ru_stime
+                        peak = max(peak, init_usage.ru_maxrss)
+            finally:
+                os.close(self.init_pidfd)
+                self.init_pidfd = None
+        return wait_status, cpu, peak * 1024
+
+
+def _become_subreaper() -> None:
+    """Make orphaned descendants (bwrap's init) our children, so we can reap them and read their rusage."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise SandboxUnavailable(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}")

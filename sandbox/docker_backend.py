@@ -1,0 +1,658 @@
+"""Docker sandbox backend: each run is a `docker exec` in a warm, locked-down, reused container."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import random
+import select
+import socket
+import struct
+import tarfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from rlvr.sandbox.backend import Backend, SandboxUnavailable
+from rlvr.sandbox.limits import Limits, RunResult
+
+IMAGE = "rlvr-sandbox:latest"
+BUILD_HINT = "build the image with `sandbox/image/build.sh` (or run `.ci/docker-setup.sh` as root)"
+OWNER_LABEL = "org.rlvr.sandbox.owner"  # "<hostname>:<pid>" of the process whose pool made the container
+
+WORKDIR = "/work"
+ENVIRONMENT = {  # the whole environment of a run: nothing is inherited from the host
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "TMPDIR": WORKDIR,
+    "LANG": "C.UTF-8",
+}
+INIT_USER = "65534:65534"  # the container's idle init runs as `nobody`, never as a run's uid
+# Each container runs its runs as its own uid from this range, which no host account uses: per-uid
+# kernel counters (RLIMIT_NPROC, inotify instances, mqueue bytes) of one container never touch another's.
+RUN_UID_RANGE = (1_000_000, 2_000_000_000)
+# Room the container keeps beyond `Limits.processes` for docker-init, its sleep and the cleanup exec,
+# so a fork bomb that filled its own quota cannot stop the cleanup from starting.
+PROCESS_HEADROOM = 8
+SHM_MB = 8  # /dev/shm is writable and wiped after every run like the work dir; kept small
+INSPECT_INTERVAL_SECONDS = 0.2  # how often a run whose output stays open is checked for having exited
+CLEANUP_TIMEOUT_SECONDS = 10.0
+_FRAME_HEADER = struct.Struct(">BxxxL")  # docker's multiplexed stream: stream id, 3 pad bytes, length
+_DONE = b"rlvr-cleanup-done"
+
+# Runs as the run's uid with the exec's stdin = [tar of `files`][stdin]: unpacks the files, then
+# becomes the command under the per-run rlimits (prlimit execs it, so its exit status is docker's).
+_RUN_SCRIPT = """\
+umask 022
+if [ "$1" -gt 0 ]; then head -c "$1" | tar -x -f - || exit 125; fi
+shift
+exec prlimit --cpu="$1" --nproc="$2" --nofile="$3" --fsize="$4" --core=0 -- "$@"
+"""
+# Also the run's uid, after every run. Kills all it left (`kill -1` reaches every process of the uid
+# but the caller), writes the files to collect as a tar on stdout, wipes every writable place, and
+# reports the container's cgroup counters on stderr. Without the final marker the container is discarded.
+_CLEANUP_SCRIPT = """\
+i=0
+while kill -KILL -1 2>/dev/null; do
+  i=$((i + 1))
+  if [ "$i" -ge 300 ]; then echo "processes survive SIGKILL" >&2; exit 3; fi
+  if [ "$i" -ge 3 ]; then sleep 0.01; fi
+done
+cd /work || exit 4
+if [ "$#" -gt 0 ]; then
+  for f in "$@"; do if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s\\0' "$f"; fi; done \\
+    | tar --null --no-recursion -T - -c -f - || exit 5
+fi
+chmod -R u+rwx /work /dev/shm 2>/dev/null
+find /work /dev/shm /dev/mqueue -mindepth 1 -delete 2>/dev/null
+ipcrm --all 2>/dev/null
+if [ -n "$(find /work /dev/shm -mindepth 1 -print -quit)" ]; then echo "work dir not wiped" >&2; exit 6; fi
+if [ -r /sys/fs/cgroup/memory.events ]; then
+  cpu_ns=$(($(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat) * 1000))
+  oom=$(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory.events)
+else
+  cpu_ns=$(cat /sys/fs/cgroup/cpuacct/cpuacct.usage)
+  oom=$(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control)
+fi
+echo "cpu_ns=${cpu_ns:--1} oom_kills=${oom:--1}" >&2
+echo rlvr-cleanup-done >&2
+"""
+
+
+def _docker_module() -> Any:
+    try:
+        import docker
+    except ImportError as e:
+        raise SandboxUnavailable(
+            "the docker backend needs the Docker SDK for Python: pip install 'rlvr[docker]'"
+        ) from e
+    return docker
+
+
+@dataclass(frozen=True)
+class _ContainerShape:
+    """The limits fixed when a container starts; runs with equal shapes share warm containers."""
+
+    memory_mb: int
+    processes: int
+    workdir_mb: int
+    open_files: int
+    file_size_mb: int
+
+    @classmethod
+    def of(cls, limits: Limits) -> _ContainerShape:
+        return cls(
+            limits.memory_mb, limits.processes, limits.workdir_mb, limits.open_files, limits.file_size_mb
+        )
+
+
+@dataclass
+class _Container:
+    id: str
+    uid: int
+    shape: _ContainerShape
+    cpu_ns: int = 0  # the container's cgroup counters after its last cleanup
+    oom_kills: int = 0
+
+
+@dataclass
+class _Stream:
+    """Demultiplexed, capped output of one exec; `end` says why reading stopped."""
+
+    cap: int
+    out: dict[int, bytearray] = field(default_factory=lambda: {1: bytearray(), 2: bytearray()})
+    truncated: dict[int, bool] = field(default_factory=lambda: {1: False, 2: False})
+    end: str = ""  # "eof" | "deadline" | "output" | "exited"
+
+
+class _Exec:
+    """One started `docker exec`: its hijacked connection, stdin still to send, output read so far."""
+
+    def __init__(self, exec_id: str, sock: socket.socket, pending: bytes, stdin: bytes, cap: int) -> None:
+        self.exec_id = exec_id
+        self.sock = sock
+        self.buf = bytearray(pending)  # bytes after the HTTP head: the start of the frame stream
+        self.stdin = memoryview(stdin)
+        self.stream = _Stream(cap)
+        sock.setblocking(False)
+        if not stdin:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        self.stdin = memoryview(b"")
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def pump(self, deadline: float, exited: Callable[[], bool] | None = None) -> _Stream:
+        """Send stdin and read output until EOF, `deadline` (monotonic s), a stream passing the cap,
+        or `exited()` turning true (checked every INSPECT_INTERVAL_SECONDS)."""
+        next_check = time.monotonic() + INSPECT_INTERVAL_SECONDS if exited is not None else math.inf
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                self.stream.end = "deadline"
+                return self.stream
+            if exited is not None and now >= next_check:
+                if exited():
+                    self.stream.end = "exited"
+                    return self.stream
+                next_check = now + INSPECT_INTERVAL_SECONDS
+            wait = max(min(deadline, next_check) - now, 0.0)
+            readable, writable, _ = select.select([self.sock], [self.sock] if self.stdin else [], [], wait)
+            if writable:
+                self._send()
+            if readable:
+                try:
+                    data = self.sock.recv(1 << 16)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    data = b""
+                if not data:
+                    self.stream.end = "eof"
+                    return self.stream
+                self.buf += data
+                if self._take_frames():
+                    self.stream.end = "output"
+                    return self.stream
+
+    def _send(self) -> None:
+        try:
+            sent = self.sock.send(self.stdin[: 1 << 16])
+        except BlockingIOError:
+            return
+        except OSError:  # the program exited without reading all its stdin
+            self.stdin = memoryview(b"")
+            return
+        self.stdin = self.stdin[sent:]
+        if not self.stdin:
+            self._close_stdin()
+
+    def _take_frames(self) -> bool:
+        """Move whole frames from the buffer to the capped streams; True once a stream passed its cap."""
+        while len(self.buf) >= _FRAME_HEADER.size:
+            stream_id, size = _FRAME_HEADER.unpack_from(self.buf)
+            if len(self.buf) < _FRAME_HEADER.size + size:
+                return False
+            chunk = bytes(self.buf[_FRAME_HEADER.size : _FRAME_HEADER.size + size])
+            del self.buf[: _FRAME_HEADER.size + size]
+            out = self.stream.out.get(stream_id)
+            if out is None:  # stdin echo (stream 0) never happens without a tty; ignore it
+                continue
+            room = self.stream.cap - len(out)
+            out += chunk[: max(room, 0)]
+            if len(chunk) > room:
+                self.stream.truncated[stream_id] = True
+                return True
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class _Engine:
+    """The Docker engine as this backend uses it: the SDK for control calls, plus a raw hijacked
+    connection per exec so stdin can be streamed and half-closed and no output byte is lost."""
+
+    def __init__(self) -> None:
+        docker = _docker_module()
+        try:
+            self.client = docker.from_env()
+            self.api = self.client.api
+            self.api.ping()
+        except Exception as e:
+            raise SandboxUnavailable(
+                f"cannot reach the Docker engine ({e}); start it (`dockerd &`, or `.ci/docker-setup.sh` as "
+                "root) and check DOCKER_HOST and your access to the docker socket"
+            ) from e
+        self.errors = docker.errors
+        self.types = docker.types
+        host = docker.utils.parse_host(os.environ.get("DOCKER_HOST"), False, tls=False)
+        if not host.startswith(("http+unix://", "http://")):
+            raise SandboxUnavailable(
+                f"the docker backend streams exec I/O over a unix socket or plain tcp, not {host!r}; "
+                "point DOCKER_HOST at unix:///var/run/docker.sock or tcp://HOST:2375"
+            )
+        self.host = host
+
+    def _connect(self) -> socket.socket:
+        if self.host.startswith("http+unix://"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(self.host[len("http+unix://") :])
+            return sock
+        hostname, _, port = self.host[len("http://") :].rstrip("/").rpartition(":")
+        return socket.create_connection((hostname, int(port)))
+
+    def start_exec(self, container_id: str, argv: list[str], user: str, stdin: bytes, cap: int) -> _Exec:
+        """Create and start an exec of `argv` in the container; raises the SDK's errors or OSError."""
+        exec_id = self.api.exec_create(
+            container_id, argv, stdin=True, user=user, workdir=WORKDIR, environment=ENVIRONMENT
+        )["Id"]
+        body = json.dumps({"Detach": False, "Tty": False}).encode()
+        head = (
+            f"POST /v{self.api.api_version}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
+            f"Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        sock = self._connect()
+        try:
+            sock.sendall(head + body)
+            response = bytearray()
+            while b"\r\n\r\n" not in response:
+                data = sock.recv(4096)
+                if not data or len(response) > 1 << 16:
+                    raise OSError(f"docker closed the exec connection: {bytes(response[:200])!r}")
+                response += data
+            status_head, _, rest = bytes(response).partition(b"\r\n\r\n")
+            status = status_head.split(b"\r\n", 1)[0]
+            if not (status.startswith(b"HTTP/1.1 101") or status.startswith(b"HTTP/1.1 200")):
+                raise OSError(
+                    f"docker refused to start exec: {status.decode(errors='replace')} {rest[:200]!r}"
+                )
+        except BaseException:
+            sock.close()
+            raise
+        return _Exec(exec_id, sock, rest, stdin, cap)
+
+
+class _Pool:
+    """Warm containers by shape; a checked-out container runs one run at a time."""
+
+    def __init__(self, engine: _Engine, image: str, max_containers: int, cpus: float) -> None:
+        self.engine = engine
+        self.image = image
+        self.max_containers = max_containers
+        self.cpus = cpus
+        self.idle: list[_Container] = []
+        self.busy = 0
+        self.lock = threading.Condition()
+        self.names = 0
+        self.pid = os.getpid()
+        self.owner = f"{socket.gethostname()}:{self.pid}"
+        self._reap_orphans()
+
+    @contextlib.contextmanager
+    def checkout(self, shape: _ContainerShape) -> Iterator[tuple[_Container, Callable[[], None]]]:
+        """Yield a warm container of `shape` and a `discard()` to call when it must not be reused."""
+        container = self._take(shape)
+        discarded = False
+
+        def discard() -> None:
+            nonlocal discarded
+            discarded = True
+
+        try:
+            if container is None:
+                container = self._create(shape)
+            yield container, discard
+        except BaseException:
+            discarded = True
+            raise
+        finally:
+            with self.lock:
+                self.busy -= 1
+                if container is not None and not discarded:
+                    self.idle.append(container)
+                self.lock.notify()
+            if container is not None and discarded:
+                self._remove(container.id)
+
+    def _take(self, shape: _ContainerShape) -> _Container | None:
+        """An idle container of `shape`, or None when the caller may create one (after making room)."""
+        with self.lock:
+            while True:
+                for i, container in enumerate(self.idle):
+                    if container.shape == shape:
+                        self.busy += 1
+                        return self.idle.pop(i)
+                if self.busy + len(self.idle) < self.max_containers:
+                    self.busy += 1
+                    return None
+                if self.idle:  # full of other shapes: evict the least recently used one
+                    evicted = self.idle.pop(0)
+                    self.busy += 1
+                    break
+                self.lock.wait()
+        self._remove(evicted.id)
+        return None
+
+    def _create(self, shape: _ContainerShape) -> _Container:
+        uid = random.randrange(*RUN_UID_RANGE)
+        mib = 1 << 20
+        types = self.engine.types
+        host_config = self.engine.api.create_host_config(
+            network_mode="none",
+            read_only=True,
+            tmpfs={WORKDIR: f"rw,exec,nosuid,nodev,size={shape.workdir_mb}m,mode=0700,uid={uid},gid={uid}"},
+            mem_limit=shape.memory_mb * mib,
+            memswap_limit=shape.memory_mb * mib,
+            pids_limit=shape.processes + PROCESS_HEADROOM,
+            nano_cpus=int(self.cpus * 1e9),
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            ipc_mode="private",
+            shm_size=SHM_MB * mib,
+            init=True,  # docker-init reaps the orphans every run leaves behind
+            auto_remove=True,
+            log_config=types.LogConfig(type="none"),
+            ulimits=[
+                types.Ulimit(name="nofile", soft=shape.open_files, hard=shape.open_files),
+                types.Ulimit(name="fsize", soft=shape.file_size_mb * mib, hard=shape.file_size_mb * mib),
+                types.Ulimit(name="nproc", soft=shape.processes + 4, hard=shape.processes + 4),
+                types.Ulimit(name="core", soft=0, hard=0),
+            ],
+        )
+        with self.lock:
+            self.names += 1
+            name = f"rlvr-sandbox-{self.pid}-{self.names}-{uid}"
+        created = self.engine.api.create_container(
+            self.image,
+            command=["sleep", "infinity"],
+            user=INIT_USER,
+            working_dir=WORKDIR,
+            environment=ENVIRONMENT,
+            hostname="sandbox",
+            network_disabled=True,
+            labels={OWNER_LABEL: self.owner},
+            host_config=host_config,
+            name=name,
+        )
+        container = _Container(created["Id"], uid, shape)
+        try:
+            self.engine.api.start(container.id)
+            _cleanup(self.engine, container, ())  # the baseline cgroup counters; proves the container works
+        except BaseException:
+            self._remove(container.id)
+            raise
+        return container
+
+    def _remove(self, container_id: str) -> None:
+        with contextlib.suppress(Exception):
+            self.engine.api.remove_container(container_id, force=True)
+
+    def _reap_orphans(self) -> None:
+        """Remove containers left by dead processes of this host (e.g. a SIGKILLed worker)."""
+        host = socket.gethostname()
+        with contextlib.suppress(Exception):
+            for info in self.engine.api.containers(all=True, filters={"label": OWNER_LABEL}):
+                owner_host, _, pid = info["Labels"].get(OWNER_LABEL, "").rpartition(":")
+                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                    self._remove(info["Id"])
+
+    def close(self) -> None:
+        if os.getpid() != self.pid:  # a forked child must not remove its parent's containers
+            return
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for container in idle:
+            self._remove(container.id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class _Cleanup:
+    ok: bool
+    files: dict[str, bytes]
+    cpu_ns: int = 0  # CPU used in the container since the previous cleanup
+    oom_kills: int = 0  # OOM kills in the container since the previous cleanup
+    error: str = ""
+
+
+def _cleanup(engine: _Engine, container: _Container, collect: Sequence[str]) -> _Cleanup:
+    """Kill everything of the run's uid, read back `collect`, wipe, and update the cgroup counters.
+
+    `ok` is False (with `error`) when the container can no longer be trusted and must be discarded.
+    """
+    file_cap = container.shape.file_size_mb << 20
+    started = engine.start_exec(
+        container.id,
+        ["/bin/sh", "-c", _CLEANUP_SCRIPT, "cleanup", *collect],
+        f"{container.uid}:{container.uid}",
+        b"",
+        cap=len(collect) * (file_cap + 1024) + 20480,  # a tar of regular files each within RLIMIT_FSIZE
+    )
+    try:
+        stream = started.pump(time.monotonic() + CLEANUP_TIMEOUT_SECONDS)
+    finally:
+        started.close()
+    stderr = bytes(stream.out[2])
+    if stream.end != "eof" or not stderr.rstrip().endswith(_DONE):
+        return _Cleanup(False, {}, error=f"cleanup failed ({stream.end}): {stderr[-300:]!r}")
+    counters = dict(
+        item.split("=", 1) for item in stderr.rstrip().splitlines()[-2].decode().split() if "=" in item
+    )
+    cpu_ns, oom_kills = int(counters.get("cpu_ns", -1)), int(counters.get("oom_kills", -1))
+    result = _Cleanup(
+        True,
+        _untar(bytes(stream.out[1]), file_cap) if collect else {},
+        max(cpu_ns - container.cpu_ns, 0) if cpu_ns >= 0 else 0,
+        max(oom_kills - container.oom_kills, 0) if oom_kills >= 0 else 0,
+    )
+    container.cpu_ns, container.oom_kills = max(cpu_ns, 0), max(oom_kills, 0)
+    return result
+
+
+def _untar(data: bytes, file_cap: int) -> dict[str, bytes]:
+    """Regular files of a tar stream, each at most `file_cap` bytes."""
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        for member in archive:
+            if member.isfile() and member.size <= file_cap:
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    files[member.name] = extracted.read()
+    return files
+
+
+def _tar(files: Mapping[str, bytes]) -> bytes:
+    """A tar of `files` (relative paths, mode 0755) as the run script unpacks it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(_relative_path(name))
+            info.size, info.mode, info.mtime = len(content), 0o755, int(time.time())
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _relative_path(name: str) -> str:
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or str(path) in (".", ""):
+        raise ValueError(
+            f"sandbox file name {name!r} must be a relative path inside the work dir, without '..'"
+        )
+    return str(path)
+
+
+class DockerBackend(Backend):
+    """Runs each command by `docker exec` in a warm container of the locally built `rlvr-sandbox` image.
+
+    Containers are started with no network, a read-only root, `--cap-drop ALL`, `no-new-privileges`,
+    memory (no swap), pids and CPU limits, and a tmpfs work dir of `Limits.workdir_mb`; they are kept
+    warm and reused (a `docker exec` costs a fraction of a `docker run`), one run at a time each. A run
+    executes as the container's own non-root uid under per-run rlimits (CPU, processes, open files, file
+    size); afterwards a cleanup exec kills every process of that uid, reads back `collect`ed files and
+    wipes every writable place, so the next run starts from nothing. A container whose cleanup fails is
+    removed. Talks to the engine with the Docker SDK for Python (`pip install 'rlvr[docker]'`).
+    """
+
+    name = "docker"
+
+    def __init__(self, image: str = IMAGE, *, max_containers: int | None = None, cpus: float = 1.0) -> None:
+        """`max_containers` warm containers at most (default: the CPU count), each limited to `cpus` CPUs."""
+        self.image = image
+        self.max_containers = max_containers or os.cpu_count() or 1
+        self.cpus = cpus
+        self._engine: _Engine | None = None
+        self._pool: _Pool | None = None
+        self._lock = threading.Lock()
+        self._finalizer: weakref.finalize | None = None
+
+    def check(self) -> None:
+        """Raise SandboxUnavailable, saying how to fix it, unless the engine runs and the image exists."""
+        engine = self._engine or _Engine()
+        try:
+            engine.api.inspect_image(self.image)
+        except engine.errors.ImageNotFound as e:
+            raise SandboxUnavailable(f"Docker image {self.image!r} not found: {BUILD_HINT}") from e
+        self._engine = engine
+
+    def _get_pool(self) -> _Pool:
+        with self._lock:
+            if self._pool is None or self._pool.pid != os.getpid():
+                if self._engine is None or self._pool is not None:  # a forked child opens its own connection
+                    self._engine = _Engine()
+                self._pool = _Pool(self._engine, self.image, self.max_containers, self.cpus)
+                self._finalizer = weakref.finalize(self, self._pool.close)
+            return self._pool
+
+    def close(self) -> None:
+        """Remove this process's warm containers (also done at exit)."""
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()
+            self._pool = None
+
+    def run(
+        self,
+        command: list[str],
+        *,
+        files: Mapping[str, bytes] | None = None,
+        stdin: bytes = b"",
+        limits: Limits = Limits(),
+        collect: Sequence[str] = (),
+    ) -> RunResult:
+        """Run `command` in a warm container; see `Backend.run`. Wall time counts from the exec start.
+
+        A signal death is reported by Docker as exit status 128+n and mapped to `signal=n`.
+        """
+        payload = _tar(files) if files else b""
+        collect = [_relative_path(name) for name in collect]
+        try:
+            pool = self._get_pool()
+            with pool.checkout(_ContainerShape.of(limits)) as (container, discard):
+                return self._run_in(pool.engine, container, discard, command, payload, stdin, limits, collect)
+        except SandboxUnavailable as e:
+            return RunResult(exit_code=None, sandbox_error=str(e))
+        except Exception as e:  # the engine or the container failed, not the program
+            hint = f": {BUILD_HINT}" if "No such image" in str(e) else ""
+            return RunResult(exit_code=None, sandbox_error=f"docker: {type(e).__name__}: {e}{hint}")
+
+    def _run_in(
+        self,
+        engine: _Engine,
+        container: _Container,
+        discard: Callable[[], None],
+        command: list[str],
+        payload: bytes,
+        stdin: bytes,
+        limits: Limits,
+        collect: Sequence[str],
+    ) -> RunResult:
+        cpu_soft = max(1, math.ceil(limits.cpu_seconds))
+        argv = [
+            "/bin/sh",
+            "-c",
+            _RUN_SCRIPT,
+            "run",
+            str(len(payload)),
+            f"{cpu_soft}:{cpu_soft + 1}",
+            str(limits.processes),
+            str(limits.open_files),
+            str(limits.file_size_mb << 20),
+            *command,
+        ]
+        user = f"{container.uid}:{container.uid}"
+        started = time.monotonic()
+        running = engine.start_exec(container.id, argv, user, payload + stdin, limits.output_bytes)
+
+        def exited() -> bool:
+            return not engine.api.exec_inspect(running.exec_id)["Running"]
+
+        try:
+            stream = running.pump(started + limits.wall_seconds, exited)
+            end, wall = stream.end, time.monotonic() - started
+            after = _cleanup(engine, container, collect)  # kills the run first when it is still going
+            if after.ok and end != "eof":
+                running.pump(time.monotonic() + 1.0)  # what the killed run wrote before it died
+        finally:
+            running.close()
+        if not after.ok:
+            discard()  # removing the container is then what kills the run
+        if end in ("deadline", "output"):
+            code: int | None = 128 + 9  # we killed it
+        else:
+            info = self._finished(engine, running.exec_id)
+            if info is None:
+                discard()
+                return RunResult(
+                    exit_code=None, sandbox_error=f"docker exec still runs after its kill; {after.error}"
+                )
+            if not info.get("Pid"):
+                return RunResult(
+                    exit_code=None, sandbox_error=f"docker exec never started: {bytes(stream.out[1])!r}"
+                )
+            code = info["ExitCode"]
+        signal = code - 128 if code is not None and 128 < code <= 128 + 64 else None
+        cpu = after.cpu_ns / 1e9
+        return RunResult(
+            exit_code=None if signal is not None else code,
+            signal=signal,
+            stdout=bytes(stream.out[1]),
+            stderr=bytes(stream.out[2]),
+            stdout_truncated=stream.truncated[1],
+            stderr_truncated=stream.truncated[2],
+            wall_seconds=wall,
+            cpu_seconds=cpu,
+            timed_out=end == "deadline" or signal == 24 or (signal == 9 and cpu >= limits.cpu_seconds),
+            memory_exceeded=after.oom_kills > 0,
+            output_exceeded=end == "output",
+            files=after.files,
+        )
+
+    @staticmethod
+    def _finished(engine: _Engine, exec_id: str) -> dict[str, Any] | None:
+        """The exec's final inspect, or None if it still runs after a short wait."""
+        for _ in range(200):
+            info = engine.api.exec_inspect(exec_id)
+            if not info["Running"]:
+                return info
+            time.sleep(0.01)
+        return None

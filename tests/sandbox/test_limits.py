@@ -1,0 +1,178 @@
+"""Each limit of `Limits` is enforced by the process backend and reported with the right flag."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from rlvr.sandbox import Limits
+from rlvr.sandbox.process import ProcessBackend
+
+from .conftest import sandbox_uid_processes
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_cpu_limit_stops_a_busy_loop_and_is_reported_as_timeout(py) -> None:
+    result = py("while True: pass", cpu_seconds=1, wall_seconds=10)
+    assert result.timed_out and not result.ok
+    assert result.signal in (signal.SIGXCPU, signal.SIGKILL)
+    assert result.cpu_seconds >= 0.9
+
+
+def test_cpu_limit_holds_even_when_sigxcpu_is_ignored(py) -> None:
+    code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass"
+    result = py(code, cpu_seconds=1, wall_seconds=10)
+    assert result.timed_out
+    assert result.signal == signal.SIGKILL
+
+
+def test_wall_limit_kills_a_sleeper(py) -> None:
+    result = py("import time; time.sleep(60)", wall_seconds=1)
+    assert result.timed_out and result.signal == signal.SIGKILL
+    assert result.wall_seconds < 10
+
+
+def test_memory_limit_is_reported_as_memory_exceeded(py) -> None:
+    result = py("x = bytearray(400 * 2**20)", memory_mb=128)
+    assert result.memory_exceeded and not result.timed_out and not result.ok
+
+
+def test_memory_just_under_the_limit_is_fine(py) -> None:
+    result = py("x = bytearray(40 * 2**20); print(len(x))", memory_mb=128)
+    assert result.ok and result.stdout == b"41943040\n"
+
+
+def test_process_limit_caps_concurrent_processes(py) -> None:
+    code = textwrap.dedent(
+        """
+        import os, time
+        n = 0
+        try:
+            while n < 100:
+                if os.fork() == 0:
+                    time.sleep(5); os._exit(0)
+                n += 1
+        except OSError:
+            pass
+        print(n)
+        """
+    )
+    result = py(code, processes=8, wall_seconds=3)
+    assert result.exit_code == 0
+    assert int(result.stdout) < 8
+
+
+def test_open_files_limit_caps_descriptors(py) -> None:
+    code = "import os\nfds = []\ntry:\n    while True: fds.append(os.open('/dev/null', 0))\nexcept OSError as e:\n    print(len(fds), e.errno)"
+    result = py(code, open_files=20)
+    count, err = result.stdout.split()
+    assert int(count) < 20 and int(err) == 24  # EMFILE
+
+
+def test_file_size_limit_stops_a_large_write(py) -> None:
+    # CPython ignores SIGXFSZ, so the write fails with EFBIG instead of killing the process.
+    code = "try:\n    open('big', 'wb').write(b'x' * (5 * 2**20))\nexcept OSError as e:\n    print(e.errno)"
+    result = py(code, file_size_mb=1, workdir_mb=16)
+    assert result.stdout == b"27\n"
+
+
+def test_workdir_space_is_capped(py) -> None:
+    code = textwrap.dedent(
+        """
+        written = 0
+        try:
+            for i in range(100):
+                with open(f'f{i}', 'wb') as f:
+                    f.write(b'x' * 2**20)
+                written += 1
+        except OSError as e:
+            print(written, e.errno)
+        """
+    )
+    result = py(code, workdir_mb=4, file_size_mb=2)
+    written, err = result.stdout.split()
+    assert int(written) <= 4 and int(err) == 28  # ENOSPC
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_endless_output_is_capped_and_the_run_killed(py, stream: str) -> None:
+    result = py(
+        f"import sys\nwhile True: sys.{stream}.write('x' * 4096)", output_bytes=10_000, wall_seconds=10
+    )
+    assert result.output_exceeded and not result.ok and not result.timed_out
+    captured = getattr(result, stream)
+    assert len(captured) == 10_000 and getattr(result, f"{stream}_truncated")
+
+
+def test_output_exactly_at_the_cap_is_not_an_overflow(py) -> None:
+    result = py("import sys; sys.stdout.write('y' * 1000)", output_bytes=1000)
+    assert result.ok and len(result.stdout) == 1000 and not result.stdout_truncated
+
+
+def test_wall_kill_takes_the_whole_process_tree(backend: ProcessBackend, py) -> None:
+    code = "import os, time\nfor _ in range(3):\n    os.fork()\ntime.sleep(60)"
+    result = py(code, wall_seconds=1)
+    assert result.timed_out
+    assert sandbox_uid_processes(backend) == []
+
+
+def test_stdin_is_delivered_and_ends_with_eof(py) -> None:
+    data = b"line\n" * 100_000  # larger than a pipe buffer
+    result = py(
+        "import sys; d = sys.stdin.buffer.read(); print(len(d), sys.stdin.buffer.read() == b'')", stdin=data
+    )
+    assert result.stdout == b"500000 True\n"
+
+
+def test_collect_reads_back_files_and_omits_missing_ones(backend: ProcessBackend) -> None:
+    result = backend.run(["/bin/sh", "-c", "printf abc > out.bin; echo done"], collect=["out.bin", "absent"])
+    assert result.ok and result.stdout == b"done\n"
+    assert result.files == {"out.bin": b"abc"}
+
+
+def test_files_must_stay_inside_the_work_dir(backend: ProcessBackend) -> None:
+    with pytest.raises(ValueError, match="relative path"):
+        backend.run(["/bin/true"], files={"../escape": b"x"})
+
+
+def test_killing_the_caller_kills_its_sandboxes(backend: ProcessBackend) -> None:
+    # A verifier worker may be SIGKILLed mid-run: nothing it started may outlive it.
+    script = (
+        "from rlvr.sandbox import get_backend, Limits\n"
+        "print('go', flush=True)\n"
+        "get_backend('process').run(['/bin/sleep', '60'], limits=Limits(wall_seconds=60))\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert worker.stdout is not None and worker.stdout.readline() == b"go\n"
+    deadline = time.monotonic() + 10
+    while not sandbox_uid_processes(backend) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox_uid_processes(backend), "the sandbox never started"
+    worker.kill()
+    worker.wait()
+    deadline = time.monotonic() + 10
+    while sandbox_uid_processes(backend) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox_uid_processes(backend) == []
+
+
+def test_concurrent_runs_get_distinct_uids(backend: ProcessBackend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    if backend.slots is None:
+        pytest.skip("slot uids need root")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: backend.run(["/bin/sh", "-c", "sleep 0.3; id -u"]), range(4)))
+    uids = {r.stdout for r in results}
+    assert len(uids) == 4
+
+
+def test_limits_scaled_multiplies_only_time() -> None:
+    limits = Limits(cpu_seconds=2, wall_seconds=3, memory_mb=100).scaled(2)
+    assert (limits.cpu_seconds, limits.wall_seconds, limits.memory_mb) == (4, 6, 100)
