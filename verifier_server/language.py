@@ -41,9 +41,10 @@ _WORD = re.compile(
         for script, chars in _SCRIPT_CHARS.items()
     )
 )
-# Not prose: fenced code, inline code, $…$ / $$…$$ math, and LaTeX command names. Negated classes
-# keep each pattern linear (no backtracking across the text).
-_NOT_PROSE = re.compile(r"`[^`\n]*`|\$\$[^$]*\$\$|\$[^$]*\$|\\[A-Za-z]+")
+# Code and math: inline code, $…$ / $$…$$ math, LaTeX command names. Negated classes keep each
+# pattern linear (no backtracking across the text).
+_CODE_AND_MATH = re.compile(r"`[^`\n]*`|\$\$[^$]*\$\$|\$[^$]*\$|\\[A-Za-z]+")
+_MARKUP_TAG = re.compile(r"</?[A-Za-z][\w.:-]{0,63}>")
 _SENTENCE_END = re.compile(r"[.!?;:\n。！？；]+")
 
 _CJK = {"zh": ("han",), "ja": ("han", "hiragana", "katakana"), "ko": ("hangul",)}
@@ -86,10 +87,7 @@ _FUNCTION_WORDS = {
 }
 _WORD_LISTS = {lang: set(words.split()) for lang, words in _FUNCTION_WORDS.items()}
 _SHARED = {
-    w
-    for lang, words in _WORD_LISTS.items()
-    for w in words
-    if any(w in o for o in _WORD_LISTS.values() if o is not words)
+    w for words in _WORD_LISTS.values() for w in words if sum(w in o for o in _WORD_LISTS.values()) > 1
 }
 DISTINCTIVE_WORDS: dict[str, frozenset[str]] = {
     lang: frozenset(words - _SHARED) for lang, words in _WORD_LISTS.items()
@@ -128,7 +126,8 @@ def measure_language(text: str, target: str, *, skip_code_and_math: bool = True)
         )
     if skip_code_and_math:
         text = "".join(text.split("```")[::2])  # odd pieces are inside fenced code blocks
-        text = _NOT_PROSE.sub(" ", text)
+        text = _CODE_AND_MATH.sub(" ", text)
+    text = _MARKUP_TAG.sub(" ", text)
     counts: Counter[str] = Counter()
     for sentence in _SENTENCE_END.split(text):
         latin_as = _latin_language(sentence, target) if "latin" in scripts else None

@@ -21,6 +21,7 @@ from rlvr.verifier_server.messages import options_dict
 _SPEC_KEYS = frozenset({"name", "terms"})
 _TERM_KEYS = frozenset({"name", "verifier", "weight", "options"})
 _MISSING: Any = object()
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text", list: "a list"}
 
 
 class InvalidRewardSpec(InvalidRequest):
@@ -227,12 +228,12 @@ def get_option(
     """
     if key not in options:
         if default is _MISSING:
-            raise InvalidRequest(f"{owner}: option {key!r} is required (a {kind.__name__})")
+            raise InvalidRequest(f"{owner}: option {key!r} is required ({_KIND_NAMES[kind]})")
         return default
     value = options[key]
     accepted = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) is not (kind is bool) or not isinstance(value, accepted):
-        raise InvalidRequest(f"{owner}: option {key!r} must be a {kind.__name__}, got {value!r}")
+        raise InvalidRequest(f"{owner}: option {key!r} must be {_KIND_NAMES[kind]}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise InvalidRequest(f"{owner}: option {key!r} must be finite, got {value!r}")
     if choices is not None and value not in choices:

@@ -1,0 +1,47 @@
+"""Known gaps in core._run_group_terms, pinned so the fix is noticed (strict xfail turns green into red)."""
+
+from __future__ import annotations
+
+import pytest
+
+import rlvr
+from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server.errors import InvalidRequest
+
+from .conftest import WELL_FORMED
+
+ACCURACY = {"name": "accuracy", "verifier": "format"}
+SHORT_SPEC = {"name": "a", "terms": [ACCURACY, {"name": "length", "verifier": "kimi_length"}]}
+OVERLONG = {"name": "overlong", "verifier": "overlong", "options": {"max_length": 1000}}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core groups group terms by their position in the first member's spec; other members run "
+    "alone with correct=None (see the rewards report)",
+)
+def test_group_term_at_another_position_still_sees_its_group_and_correctness():
+    long_spec = {"name": "b", "terms": [ACCURACY, OVERLONG, {"name": "length", "verifier": "kimi_length"}]}
+    requests = [
+        {"id": "1", "group_id": "g", "response": WELL_FORMED, "reward_spec": SHORT_SPEC},
+        {"id": "2", "group_id": "g", "response": WELL_FORMED + " " * 2, "reward_spec": long_spec},
+        {"id": "3", "group_id": "g", "response": WELL_FORMED + " " * 4, "reward_spec": long_spec},
+    ]
+    answers = rlvr.verify_batch(requests)
+    assert [a.status for a in answers] == [pb.CORRECT] * 3
+    assert [a.components["length"] for a in answers] == [0.5, 0.0, -0.5]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=InvalidRequest,
+    reason="core runs such members' group terms outside its try/except, so the error escapes verify_batch",
+)
+def test_failing_group_term_of_a_differently_shaped_spec_is_answered_not_raised():
+    broken = {"name": "c", "terms": [ACCURACY, OVERLONG, {"name": "length", "verifier": "cosine_length"}]}
+    requests = [
+        {"id": "1", "group_id": "g", "response": WELL_FORMED, "reward_spec": SHORT_SPEC},
+        {"id": "2", "group_id": "g", "response": WELL_FORMED, "reward_spec": broken},  # no max_length
+    ]
+    answers = rlvr.verify_batch(requests)
+    assert answers[1].status == pb.INVALID_REQUEST and "max_length" in answers[1].message
