@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,26 @@ from rlvr.verifier_server.server import VerifierServer  # noqa: E402
 PLUGIN = "rlvr_test_verifiers"
 
 
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def echo(request_id: str, response: str = "x", ground_truth: str = "x") -> dict[str, Any]:
+    return {"id": request_id, "verifier": "srv_echo", "response": response, "ground_truth": ground_truth}
+
+
+def sleep(request_id: str, seconds: float, **options: Any) -> dict[str, Any]:
+    return {
+        "id": request_id,
+        "verifier": "srv_sleep",
+        "response": request_id,
+        "options": {"seconds": seconds, **options},
+    }
+
+
 class RunningServer:
     """A VerifierServer running on its own event-loop thread; `call` runs a coroutine on that loop."""
 
@@ -32,6 +53,7 @@ class RunningServer:
         self._thread.start()
         self.server: VerifierServer = self.call(self._create())
         self.target = f"127.0.0.1:{self.server.port}"
+        self.http = f"http://127.0.0.1:{self.server.http_port}"
 
     async def _create(self) -> VerifierServer:
         server = VerifierServer(self.config)
@@ -57,7 +79,7 @@ class RunningServer:
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
     """One shared server (2 workers, the test verifiers) for tests that leave it serving."""
-    running = RunningServer(http_port=0)
+    running = RunningServer(http_port=free_port(), metrics_port=free_port())
     yield running
     running.close()
 
