@@ -1,0 +1,210 @@
+"""Locate the final answer in free-form model output (or in a reference written in many styles)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Where to look for the final answer, in priority order.
+
+    answer_tags: `<answer>…</answer>`. boxed: `\\boxed{}` / `\\fbox{}` (last one; adjacent boxes join into
+    a list). gsm8k: `#### 42`. phrases: "final answer is …", "Answer: …", "the answer is …".
+    last_expression: fall back to the last `$…$` / `\\(…\\)` / `\\[…\\]` span, else the last number.
+    after_think: look after `</think>` first (the whole text only if nothing is found there).
+    """
+
+    answer_tags: bool = True
+    boxed: bool = True
+    gsm8k: bool = True
+    phrases: bool = True
+    last_expression: bool = True
+    after_think: bool = True
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The located answer text and how it was found ("boxed", "answer tag", "phrase", ...)."""
+
+    text: str
+    method: str
+
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox|framebox)\s*(\{|\s+(?=[^\s{]))")
+_BOX_GAP_RE = re.compile(
+    r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{\s*(?:and|or|,)?\s*\}|\\[,;!:]|\.)*$"
+)
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_GSM8K_RE = re.compile(r"####\s*([^\n]+)")
+_PHRASE_RE = re.compile(
+    r"(?:final\s+answer\s*(?:is|:)?|(?:the|my)\s+answer\s+is|answer\s*:|answer\s+is|"
+    r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is)\s*[:\-]?\s*",
+    re.IGNORECASE,
+)
+_MATH_SPAN_RE = re.compile(
+    r"\$\$(.+?)\$\$|(?<!\\)\$((?:\\\$|[^$\n])+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
+)
+_SENTENCE_END_RE = re.compile(r"(?<![.\d])\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
+_NUMBER_RE = re.compile(
+    r"(?<![\w.])-?(?:\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%)?(?![\w.]*[A-Za-z]\d)"
+)
+_SPAN_GAP_RE = re.compile(r"^(?:\s|,|and|or)*$", re.IGNORECASE)
+_LAST_IS_RE = re.compile(r".*\b(?:is|are|equals|was|be)\b\s*:?\s*", re.DOTALL | re.IGNORECASE)
+_PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}")
+
+
+def extract_answer(text: str, config: ExtractConfig = ExtractConfig()) -> Extraction | None:
+    """The final answer of a model response, or None when none can be located.
+
+    Never returns a number picked out of an answer that was found but looks unparsable: the located
+    span is returned whole and the parser decides.
+    """
+    if config.after_think and "</think>" in text:
+        found = _extract(text.rsplit("</think>", 1)[1], config)
+        if found is not None:
+            return found
+    return _extract(text, config)
+
+
+def reference_text(text: str) -> str:
+    """The answer inside a ground truth: its box if it has one, after `####`, else the whole text
+    without `$` delimiters ("$125$ miles" -> "125 miles")."""
+    boxes = find_boxes(text)
+    if boxes:
+        return _join_adjacent(text, boxes)
+    match = _GSM8K_RE.search(text)
+    if match:
+        return match.group(1).strip()
+    stripped = text.strip()
+    for opener, closer in (("\\[", "\\]"), ("\\(", "\\)")):
+        if stripped.startswith(opener) and stripped.endswith(closer):
+            stripped = stripped[len(opener) : -len(closer)]
+    return re.sub(r"(?<!\\)\$", "", stripped).strip()
+
+
+def find_boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every `\\boxed{...}` (nested braces allowed) or `\\boxed 5` as (start, end, content)."""
+    boxes = []
+    for match in _BOX_RE.finditer(text):
+        if match.group(1) == "{":
+            end = _matching_brace(text, match.end() - 1)
+            if end is None:
+                continue
+            boxes.append((match.start(), end + 1, text[match.end() : end].strip()))
+        else:
+            word = re.match(r"[^\s$]+", text[match.end() :])
+            if word:
+                boxes.append((match.start(), match.end() + word.end(), word.group(0)))
+    return boxes
+
+
+def _matching_brace(text: str, start: int) -> int | None:
+    depth = 0
+    index = start
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return None
+
+
+def _join_adjacent(text: str, boxes: list[tuple[int, int, str]]) -> str:
+    """The last box, joined with the boxes right before it (`\\boxed{1} and \\boxed{2}` -> "1, 2")."""
+    chosen = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        if not _BOX_GAP_RE.match(text[box[1] : chosen[0][0]]):
+            break
+        chosen.insert(0, box)
+    return ", ".join(content for _, _, content in chosen)
+
+
+def _extract(text: str, config: ExtractConfig) -> Extraction | None:
+    if config.answer_tags:
+        tags = _ANSWER_TAG_RE.findall(text)
+        if tags:
+            inner = tags[-1]
+            boxes = find_boxes(inner)
+            if boxes:
+                return Extraction(_join_adjacent(inner, boxes), "boxed inside <answer>")
+            phrase = _from_phrase(inner) if _PHRASE_RE.search(inner) else None
+            return Extraction(phrase or _unwrap(inner), "answer tag")
+    if config.boxed:
+        boxes = find_boxes(text)
+        if boxes:
+            return Extraction(_join_adjacent(text, boxes), "boxed")
+    if config.gsm8k:
+        matches = _GSM8K_RE.findall(text)
+        if matches:
+            return Extraction(_unwrap(matches[-1]), "gsm8k ####")
+    if config.phrases:
+        answer = _from_phrase(text)
+        if answer is not None:
+            return Extraction(answer, "final-answer phrase")
+    if config.last_expression:
+        spans = list(_MATH_SPAN_RE.finditer(text))
+        if spans:
+            return Extraction(_span_text(spans[-1]).strip(), "last math expression")
+        numbers = _NUMBER_RE.findall(text)
+        if numbers:
+            return Extraction(numbers[-1].strip(), "last number")
+    return None
+
+
+def _from_phrase(text: str) -> str | None:
+    matches = list(_PHRASE_RE.finditer(text))
+    if not matches:
+        return None
+    segment = text[matches[-1].end() :]
+    end = _SENTENCE_END_RE.search(segment)
+    segment = segment[: end.start()] if end else segment
+    segment = segment.strip().strip("*").strip()
+    if not segment:
+        return None
+    spans = list(_MATH_SPAN_RE.finditer(segment))
+    if spans and not _PROSE_WORD_RE.search(_MATH_SPAN_RE.sub("", segment)):
+        return _join_spans(segment, spans)
+    tail_match = _LAST_IS_RE.match(segment)
+    if tail_match and tail_match.end() < len(segment):
+        tail = segment[tail_match.end() :]
+        tail_spans = list(_MATH_SPAN_RE.finditer(tail))
+        return _join_spans(tail, tail_spans) if tail_spans else _unwrap(tail)
+    if spans:
+        return _join_spans(segment, spans)
+    prose = _PROSE_WORD_RE.findall(segment)
+    numbers = _NUMBER_RE.findall(segment)
+    if len(prose) >= 2 and len(numbers) == 1:
+        # "Jane started growing Sphere 3 hours ago.": one number in a prose sentence is the answer.
+        return numbers[0].strip()
+    return _unwrap(segment)
+
+
+def _join_spans(text: str, spans: list[re.Match]) -> str:
+    chosen = [spans[-1]]
+    for span in reversed(spans[:-1]):
+        if not _SPAN_GAP_RE.match(text[span.end() : chosen[0].start()]):
+            break
+        chosen.insert(0, span)
+    return ", ".join(_span_text(span).strip() for span in chosen)
+
+
+def _span_text(match: re.Match) -> str:
+    return next(group for group in match.groups() if group is not None)
+
+
+def _unwrap(text: str) -> str:
+    text = text.strip().strip("*").strip()
+    spans = list(_MATH_SPAN_RE.finditer(text))
+    if len(spans) == 1 and spans[0].start() == 0 and spans[0].end() == len(text):
+        return _span_text(spans[0]).strip()
+    return re.sub(r"(?<!\\)\$", "", text).strip()

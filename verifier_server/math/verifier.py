@@ -1,0 +1,170 @@
+"""The `math` verifier: extract the final answer, parse both sides, compare, and say how it decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server.errors import InvalidRequest
+from rlvr.verifier_server.math.compare import CompareConfig, Decision, compare_answers
+from rlvr.verifier_server.math.extract import ExtractConfig, extract_answer, reference_text
+from rlvr.verifier_server.math.limits import DeadlineExceeded, StepTimeout, time_limit
+from rlvr.verifier_server.math.parse import ParseConfig, choice_letter, parse_answer, parse_reference
+from rlvr.verifier_server.math.values import Answer, AnswerTooLarge, ParseError
+from rlvr.verifier_server.outcome import Outcome
+from rlvr.verifier_server.registry import Options, Verifier, register
+
+_PERCENT_MODES = ("flexible", "strict")
+_UNIT_MODES = ("check", "ignore")
+# The soft limit stops this much before the pool's hard deadline, so the message can say what happened.
+_SOFT_MARGIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class MathConfig:
+    """Everything one math check is configured by; built from request options by `from_options`."""
+
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    parse: ParseConfig = field(default_factory=ParseConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    max_response_chars: int = 2_000_000
+
+    @classmethod
+    def from_options(cls, options: Options) -> MathConfig:
+        """Read the documented options (docs/math.md); raise InvalidRequest naming a bad one."""
+        return _config_from_items(tuple(sorted((k, _freeze(v)) for k, v in options.items())))
+
+
+@lru_cache(maxsize=256)
+def _config_from_items(items: tuple[tuple[str, Any], ...]) -> MathConfig:
+    options = dict(items)
+    ordered = _bool(options, "ordered", False)
+    last_expression = _bool(options, "allow_last_expression", True)
+    imaginary = _bool(options, "imaginary_unit", True)
+    rel_tol = options.get("rel_tol", 1e-6)
+    if not isinstance(rel_tol, (int, float)) or isinstance(rel_tol, bool) or not 0 < rel_tol <= 0.1:
+        raise InvalidRequest(f"math option rel_tol={rel_tol!r} must be a number in (0, 0.1], e.g. 1e-6")
+    percent = options.get("percent", "flexible")
+    if percent not in _PERCENT_MODES:
+        raise InvalidRequest(f"math option percent={percent!r} must be one of {', '.join(_PERCENT_MODES)}")
+    units = options.get("units", "check")
+    if units not in _UNIT_MODES:
+        raise InvalidRequest(f"math option units={units!r} must be one of {', '.join(_UNIT_MODES)}")
+    symbolic = options.get("symbolic_timeout", 1.5)
+    if not isinstance(symbolic, (int, float)) or isinstance(symbolic, bool) or symbolic <= 0:
+        raise InvalidRequest(
+            f"math option symbolic_timeout={symbolic!r} must be a positive number of seconds"
+        )
+    return MathConfig(
+        extract=ExtractConfig(last_expression=last_expression),
+        parse=ParseConfig(imaginary_unit=imaginary),
+        compare=CompareConfig(
+            rel_tol=float(rel_tol),
+            ordered=ordered,
+            percent=percent,
+            units=units,
+            symbolic_seconds=float(symbolic),
+        ),
+    )
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _bool(options: dict[str, Any], name: str, default: bool) -> bool:
+    value = options.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"math option {name}={value!r} must be true or false")
+    return value
+
+
+@register
+class MathVerifier(Verifier):
+    """Reward 1.0 when the response's final answer equals `ground_truth` mathematically, else 0.0.
+
+    Status CORRECT / INCORRECT with a message saying how it decided; TIMEOUT when the soft limit (the
+    request's timeout minus 0.5 s) runs out; INVALID_REQUEST for an empty ground truth or a bad option;
+    ERROR when the ground truth itself cannot be parsed and the answer does not match it as text.
+    """
+
+    name = "math"
+    version = "1.0"
+    description = (
+        "final-answer math equivalence (\\boxed, <answer>, ####, phrases; sympy-exact, numeric, sets)"
+    )
+    isolated = True
+    default_timeout = 5.0
+
+    def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
+        config = MathConfig.from_options(options)
+        if not request.ground_truth.strip():
+            raise InvalidRequest('math: ground_truth is empty; set it to the reference answer, e.g. "3/4"')
+        if len(request.response) > config.max_response_chars:
+            return Outcome.incorrect(
+                f"response is {len(request.response)} characters, over the {config.max_response_chars} limit"
+            )
+        budget = max(self.timeout_for(request, options) - _SOFT_MARGIN_SECONDS, 0.2)
+        try:
+            with time_limit(budget):
+                return judge(request.response, request.ground_truth, config)
+        except (StepTimeout, DeadlineExceeded):
+            return Outcome.timeout(f"timed out after {budget:g} s while comparing (soft limit)")
+        except RecursionError:
+            return Outcome.incorrect("answer is nested too deeply to parse")
+
+
+def judge(response: str, ground_truth: str, config: MathConfig = MathConfig()) -> Outcome:
+    """Extract -> parse -> compare, without time limits (the caller sets them). See MathVerifier."""
+    gold_text = reference_text(ground_truth)
+    reference, reference_error = _reference(gold_text, config.parse)
+    if reference is None:
+        located = extract_answer(ground_truth, config.extract)
+        if located is not None and located.text != gold_text:
+            gold_text = located.text
+            reference, reference_error = _reference(gold_text, config.parse)
+    extraction = extract_answer(response, config.extract)
+    if extraction is None:
+        return Outcome.incorrect(
+            "no final answer found (looked for \\boxed, <answer>, ####, 'final answer', math)"
+        )
+    answer_text = extraction.text
+    where = f"answer {_short(answer_text)} ({extraction.method})"
+    letter = choice_letter(gold_text)
+    if letter is not None:
+        chosen = choice_letter(answer_text)
+        if chosen is not None:
+            if chosen == letter:
+                return Outcome.correct(f"choice {chosen} matches; {where}")
+            return Outcome.incorrect(f"choice {chosen}, expected {letter}; {where}")
+    if _plain(answer_text) == _plain(gold_text):
+        return Outcome.correct(f"identical answer text; {where}")
+    try:
+        candidate = parse_answer(answer_text, config.parse)
+    except AnswerTooLarge as exc:
+        return Outcome.incorrect(f"{exc}; {where}")
+    except ParseError as exc:
+        return Outcome.incorrect(f"answer could not be parsed ({exc}); {where}")
+    if reference is None:
+        return Outcome.error(f"ground truth {_short(gold_text)} could not be parsed ({reference_error})")
+    decision: Decision = compare_answers(reference, candidate, config.compare)
+    if decision.match:
+        return Outcome.correct(f"{decision.how}; {where}")
+    return Outcome.incorrect(f"{decision.how}; {where}")
+
+
+def _reference(text: str, config: ParseConfig) -> tuple[Answer | None, str]:
+    try:
+        return parse_reference(text, config), ""
+    except ParseError as exc:
+        return None, str(exc)
+
+
+def _plain(text: str) -> str:
+    return "".join(text.split()).rstrip(".").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
