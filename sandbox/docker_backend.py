@@ -52,18 +52,24 @@ _DONE = b"rlvr-cleanup-done"
 _RUN_SCRIPT = """\
 umask 022
 if [ "$1" -gt 0 ]; then head -c "$1" | tar -x -f - || exit 125; fi
-shift
-exec prlimit --cpu="$1" --nproc="$2" --nofile="$3" --fsize="$4" --core=0 -- "$@"
+cpu=$2 nproc=$3 nofile=$4 fsize=$5
+shift 5
+exec prlimit --cpu="$cpu" --nproc="$nproc" --nofile="$nofile" --fsize="$fsize" --core=0 -- "$@"
 """
 # Also the run's uid, after every run. Kills all it left (`kill -1` reaches every process of the uid
-# but the caller), writes the files to collect as a tar on stdout, wipes every writable place, and
+# but the caller) until the container's pids cgroup holds only the idle init and this script, writes the files to collect as a tar on stdout, wipes every writable place, and
 # reports the container's cgroup counters on stderr. Without the final marker the container is discarded.
 _CLEANUP_SCRIPT = """\
+pids=/sys/fs/cgroup/pids/pids.current
+[ -r "$pids" ] || pids=/sys/fs/cgroup/pids.current
 i=0
-while kill -KILL -1 2>/dev/null; do
+while :; do
+  kill -KILL -1 2>/dev/null
+  read -r n < "$pids" || exit 3
+  if [ "$n" -le 3 ]; then break; fi  # docker-init, its sleep, and this shell
   i=$((i + 1))
-  if [ "$i" -ge 300 ]; then echo "processes survive SIGKILL" >&2; exit 3; fi
-  if [ "$i" -ge 3 ]; then sleep 0.01; fi
+  if [ "$i" -ge 300 ]; then echo "$n processes survive SIGKILL" >&2; exit 3; fi
+  sleep 0.01
 done
 cd /work || exit 4
 if [ "$#" -gt 0 ]; then
