@@ -74,10 +74,7 @@ def load_code_contests(
     rows = read_rows(source, limit=limit)
     for number, row in enumerate(rows):
         where = f"row {number}"
-        if "input_output" in row:
-            task = _apps_task(row, where)
-        else:
-            task = _code_contests_task(row, where)
+        task = _apps_task(row, where) if "input_output" in row else _code_contests_task(row, where)
         if task is None:
             skipped += 1
             continue
@@ -159,7 +156,7 @@ def load_humaneval_tasks(*, limit: int | None = None) -> list[Task]:
                 language="python",
                 # The prompt's imports and helpers (e.g. `poly`) go before the program, so a reply with
                 # just the asked function still runs.
-                options={"prefix": problem["helpers"]} if problem.get("helpers") else {},
+                options={"prefix": problem["helpers"] + "\n"} if problem.get("helpers") else {},
                 metadata={
                     "solution": problem["prompt"] + problem["canonical_solution"],
                     "entry_point": problem["entry_point"],
