@@ -82,22 +82,22 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Settings from a `.yaml`/`.yml` or `.toml` file (a flat mapping of field names)."""
     path = Path(path)
+    if path.suffix not in (".yaml", ".yml", ".toml"):
+        raise ConfigError(f"config file {str(path)!r} must end in .yaml, .yml or .toml")
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    elif path.suffix == ".toml":
+    if path.suffix == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover - Python 3.10
             import tomli as tomllib
         data = tomllib.loads(text)
     else:
-        raise ConfigError(f"config file {str(path)!r} must end in .yaml, .yml or .toml")
+        import yaml
+
+        data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
         raise ConfigError(
             f"config file {str(path)!r} must hold a mapping of settings, got {type(data).__name__}"
