@@ -121,6 +121,8 @@ def _error_verdict(error: Any, where: str) -> TestVerdict:
     line = error.get("line")
     at = f" (test line {line})" if isinstance(line, int) else ""
     detail = f"{name}: {text}" if name and text else name or text
+    if kind == "output":
+        return TestVerdict("", pb.OUTPUT_LIMIT, _bounded(f"{where}: {text}"))
     if kind == "assertion":
         return TestVerdict(
             "", pb.WRONG_ANSWER, _bounded(f"assertion failed{at}" + (f": {text}" if text else ""))

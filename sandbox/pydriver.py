@@ -112,6 +112,10 @@ class ChannelClosed(Exception):
     """The other end of a pipe went away."""
 
 
+class ReplyTooLarge(ValueCodecError):
+    """A reply longer than the run's output limit."""
+
+
 def _send(fd: int, message: dict) -> None:
     data = json.dumps(message, ensure_ascii=True).encode()
     payload = struct.pack(">I", len(data)) + data
@@ -134,7 +138,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
 def _receive(fd: int, max_bytes: int) -> dict:
     (size,) = struct.unpack(">I", _read_exactly(fd, 4))
     if size > max_bytes:
-        raise ValueCodecError(f"reply of {size} bytes exceeds the {max_bytes}-byte limit")
+        raise ReplyTooLarge(f"reply of {size} bytes exceeds the {max_bytes}-byte limit")
     message = json.loads(_read_exactly(fd, size))
     if type(message) is not dict:
         raise ValueCodecError("malformed reply")
@@ -211,15 +215,20 @@ class ProgramException(Exception):
     """Base of every exception J raises on the program's behalf (its class name mirrors the program's)."""
 
 
-class ProgramGone(Exception):
-    """The program process exited, was killed or sent something unreadable."""
+class ProgramGone(BaseException):
+    """The program process exited, aborted (SystemExit...), was killed, or sent something unreadable or
+    too large (`kind` "output"). A BaseException, so that test code's `except Exception` cannot swallow it."""
+
+    def __init__(self, message: str, kind: str = "exited"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def _program_exception(name: str, message: str) -> ProgramException:
     import builtins
 
     base = getattr(builtins, name, None)
-    if not (isinstance(base, type) and issubclass(base, Exception)) or issubclass(base, ValueCodecError):
+    if not (isinstance(base, type) and issubclass(base, Exception)):
         base = Exception
     # A subclass of the builtin so that `except ValueError` in test code works, yet J can tell it apart.
     bases = (ProgramException,) if base is Exception else (base, ProgramException)
@@ -229,20 +238,34 @@ def _program_exception(name: str, message: str) -> ProgramException:
         return type(_short(name), (ProgramException,), {})(message)
 
 
+# Raised by the program, these end the test as if it had exited: test code may not catch them.
+_ABORTS = frozenset({"SystemExit", "KeyboardInterrupt", "GeneratorExit"})
+
+
 class _Program:
     """J's side of the pipe to C."""
 
     def __init__(self, pid: int, requests: int, replies: int, max_reply_bytes: int):
         self.pid, self.requests, self.replies, self.max_reply_bytes = pid, requests, replies, max_reply_bytes
+        # Once set, every later request fails with it: a test cannot carry on past a broken program.
+        self.broken: ProgramGone | None = None
+
+    def _fail(self, message: str, kind: str = "exited") -> ProgramGone:
+        self.broken = ProgramGone(message, kind)
+        return self.broken
 
     def ask(self, message: dict) -> dict:
+        if self.broken is not None:
+            raise self.broken
         try:
             _send(self.requests, message)
             return _receive(self.replies, self.max_reply_bytes)
         except (ChannelClosed, BrokenPipeError):
-            raise ProgramGone(self.exit_status()) from None
+            raise self._fail(self.exit_status()) from None
+        except ReplyTooLarge as exc:
+            raise self._fail(str(exc), "output") from None
         except (ValueError, KeyError, struct.error) as exc:
-            raise ProgramGone(f"sent an unreadable reply ({_short(str(exc))})") from None
+            raise self._fail(f"sent an unreadable reply ({_short(str(exc))})") from None
 
     def exit_status(self) -> str:
         try:
@@ -262,13 +285,15 @@ class _Program:
             try:
                 return decode_value(reply["value"])
             except ValueCodecError as exc:
-                raise ProgramGone(f"sent a malformed value ({exc})") from None
+                raise self._fail(f"sent a malformed value ({exc})") from None
         if "unjudgeable" in reply:
             raise _program_exception("TypeError", f"{name} returned {reply['unjudgeable']}")
         raised = reply.get("raised")
         if type(raised) is list and len(raised) == 2 and all(type(x) is str for x in raised):
+            if raised[0] in _ABORTS:
+                raise self._fail(_short(f"the program raised {raised[0]}({raised[1]})"))
             raise _program_exception(raised[0], _short(raised[1]))
-        raise ProgramGone("sent an unreadable reply")
+        raise self._fail("sent an unreadable reply")
 
 
 class _Proxy:
@@ -322,7 +347,7 @@ def _run_calls(program: _Program, calls: list) -> list:
             results.append({"error": _error("raised", exc)})
             break
         except ProgramGone as exc:
-            results.append({"error": _error("exited", str(exc))})
+            results.append({"error": _error(exc.kind, str(exc))})
             break
     return results
 
@@ -342,11 +367,11 @@ def _run_script(program: _Program, source: str) -> dict:
                 try:
                     namespace[name] = decode_value(reply["value"])
                 except ValueCodecError as exc:
-                    raise ProgramGone(f"sent a malformed value ({exc})") from None
+                    raise program._fail(f"sent a malformed value ({exc})") from None
         exec(compile(tree, "<test>", "exec"), namespace)
-    except ProgramGone as exc:
-        return {"passed": False, "error": _error("exited", str(exc))}
     except BaseException as exc:  # noqa: BLE001 - any way out but the normal one is a failure
+        if program.broken is not None:
+            return {"passed": False, "error": _error(program.broken.kind, str(program.broken))}
         line = next(
             (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == "<test>"),
             None,
@@ -356,6 +381,8 @@ def _run_script(program: _Program, source: str) -> dict:
         if isinstance(exc, AssertionError):
             return {"passed": False, "error": _error("assertion", exc, line)}
         return {"passed": False, "error": _error("test", exc, line)}
+    if program.broken is not None:  # the test code caught it, but a broken program never passes
+        return {"passed": False, "error": _error(program.broken.kind, str(program.broken))}
     return {"passed": True}
 
 
