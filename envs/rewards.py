@@ -27,6 +27,12 @@ CODE_SYSTEM_PROMPT = (
 )
 
 
+#: The math term's options in the default specs: the answer must be marked (<answer>, \boxed{}, "final
+#: answer is", ####); the last-expression fallback is off, so a completion that merely restates the
+#: prompt (whose last expression is often the question's own formula) never scores.
+MATH_ACCURACY_OPTIONS: dict[str, Any] = {"allow_last_expression": False}
+
+
 class RewardSpecError(RlvrError, ValueError):
     """A `reward_spec` env argument that is not a RewardSpec, its dict form, or a spec name."""
 
@@ -49,11 +55,14 @@ def default_spec(
 ) -> pb.RewardSpec:
     """The default spec of an env: `accuracy` verifier with weight 1, plus an optional format term.
 
+    A math accuracy term gets `MATH_ACCURACY_OPTIONS` unless `accuracy_options` are given.
     With `format_weight > 0`, a `format` term (DeepSeek-R1 template unless `format_options` say
     otherwise) is added, so a correct answer in the template earns `1 + format_weight`.
     """
     spec = pb.RewardSpec(name=name)
     term = spec.terms.add(name="accuracy", verifier=accuracy, weight=1.0)
+    if accuracy_options is None and accuracy == "math":
+        accuracy_options = MATH_ACCURACY_OPTIONS
     if accuracy_options:
         term.options.update(dict(accuracy_options))
     if format_weight:

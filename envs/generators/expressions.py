@@ -9,7 +9,9 @@ from fractions import Fraction
 import numpy as np
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
-_SHOWN = {"+": "+", "-": "-", "*": "×", "/": "÷"}
+# Operators are written as words in prompts: "(3 plus 4) times 5" reads naturally, and a completion that
+# just copies it is not a formula a math verifier evaluates to the answer.
+_SHOWN = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Expr:
     literal: str = ""  # how a literal is written (e.g. "2 1/3" for a mixed number)
 
     def render(self, python: bool = False) -> str:
-        """Human text (× ÷, minimal parentheses) or Python/sympy syntax (`python=True`)."""
+        """Prompt text (operators in words, minimal parentheses) or Python/sympy syntax (`python=True`)."""
         if self.op is None:
             if python:
                 return (

@@ -20,7 +20,7 @@ _LEVELS = {
 
 
 class FractionsGenerator(Generator):
-    """ "Compute 2/3 + 5/8 × 1 1/4. Give the answer as a fraction in lowest terms." Answer "p/q"."""
+    """ "Compute 2/3 plus 5/8 times 1 1/4. Give the answer as a fraction in lowest terms." Answer "p/q"."""
 
     name = "fractions"
 

@@ -75,7 +75,9 @@ class WordProblemsGenerator(Generator):
         prices = [step * pick(rng, 1, largest_price) for _ in range(unknowns)]
         while True:
             counts = [[pick(rng, 0, largest_count) for _ in range(unknowns)] for _ in range(unknowns)]
-            if all(any(row) for row in counts) and _determinant(counts) != 0:
+            # From level 3 on, every shopper buys at least two kinds of item: no price is given away.
+            least = 2 if level >= 3 else 1
+            if all(sum(map(bool, row)) >= least for row in counts) and _determinant(counts) != 0:
                 break
         totals = [sum((c * p for c, p in zip(row, prices)), Fraction(0)) for row in counts]
         asked = int(rng.integers(unknowns))
