@@ -40,6 +40,14 @@ _IMPERIAL_PAIRS = (
     ("mi", "ft"),
 )
 _TIME = ("s", "min", "h", "day")
+# speed unit -> (size in m/s, name)
+_SPEEDS = {
+    "m/s": (Fraction(1), "meters per second"),
+    "km/h": (Fraction(1000, 3600), "kilometers per hour"),
+    "mi/h": (Fraction(1609344, 3600000), "miles per hour"),
+    "ft/s": (Fraction(3048, 10000), "feet per second"),
+}
+_EXACT = "Give the exact value (as a fraction if the decimal does not terminate)."
 
 
 def convert(value: Fraction, source: str, target: str) -> Fraction:
@@ -58,7 +66,7 @@ def _amount(rng: np.random.Generator, decimals: int) -> Fraction:
 
 class UnitsGenerator(Generator):
     """Levels: 1 metric prefixes (whole numbers), 2 metric with decimals, 3 time, 4 imperial ↔ metric,
-    5 compound rates (km/h ↔ m/s, and per-unit prices). Answers are exact decimals."""
+    5 speeds between km/h, m/s, mi/h and ft/s. Answers are exact: a decimal, or p/q when it does not terminate."""
 
     name = "units"
 
@@ -79,25 +87,19 @@ class UnitsGenerator(Generator):
         source, target = str(source), str(target)
         answer = convert(value, source, target)
         return Problem(
-            prompt=f"Convert {format_number(value)} {UNITS[source][2]} to {UNITS[target][2]}. Give the exact number only.",
+            prompt=f"Convert {format_number(value)} {UNITS[source][2]} to {UNITS[target][2]}. {_EXACT}",
             answer=format_number(answer),
             metadata={"value": str(value), "from": source, "to": target},
         )
 
     def _rate(self, rng: np.random.Generator) -> Problem:
-        """A speed in km/h ↔ m/s (1 m/s = 3.6 km/h), chosen so the answer is a terminating decimal."""
-        if rng.random() < 0.5:
-            value = Fraction(pick(rng, 1, 400) * 18, 10)  # km/h, a multiple of 1.8 gives whole tenths in m/s
-            answer = value * 1000 / 3600
-            prompt = f"A car drives at {format_number(value)} km/h. What is its speed in meters per second?"
-            metadata = {"value": str(value), "from": "km/h", "to": "m/s"}
-        else:
-            value = Fraction(pick(rng, 1, 999), 10)
-            answer = value * 3600 / 1000
-            prompt = (
-                f"A runner moves at {format_number(value)} m/s. What is that speed in kilometers per hour?"
-            )
-            metadata = {"value": str(value), "from": "m/s", "to": "km/h"}
+        """A speed converted between km/h, m/s, mi/h and ft/s (exact factors)."""
+        source, target = (str(unit) for unit in rng.choice(list(_SPEEDS), size=2, replace=False))
+        value = _amount(rng, 1)
+        answer = value * _SPEEDS[source][0] / _SPEEDS[target][0]
         return Problem(
-            prompt=prompt + " Give the exact number only.", answer=format_number(answer), metadata=metadata
+            prompt=f"An object moves at {format_number(value)} {_SPEEDS[source][1]}. What is its speed in "
+            f"{_SPEEDS[target][1]}? {_EXACT}",
+            answer=format_number(answer),
+            metadata={"value": str(value), "from": source, "to": target},
         )
