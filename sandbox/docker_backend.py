@@ -522,23 +522,30 @@ class DockerBackend(Backend):
     name = "docker"
 
     def __init__(self, image: str = IMAGE, *, max_containers: int | None = None, cpus: float = 1.0) -> None:
-        """`max_containers` warm containers at most (default: the CPU count), each limited to `cpus` CPUs."""
+        """`max_containers` warm containers at most (default: twice the CPU count, so a compile shape and
+        a run shape stay warm per core), each limited to `cpus` CPUs."""
         self.image = image
-        self.max_containers = max_containers or os.cpu_count() or 1
+        self.max_containers = max_containers or 2 * (os.cpu_count() or 1)
         self.cpus = cpus
         self._engine: _Engine | None = None
         self._pool: _Pool | None = None
         self._lock = threading.Lock()
         self._finalizer: weakref.finalize | None = None
+        self._checked = False
 
     def check(self) -> None:
-        """Raise SandboxUnavailable, saying how to fix it, unless the engine runs and the image exists."""
+        """Raise SandboxUnavailable, saying how to fix it, unless the engine runs and the image exists.
+
+        Once it passed, later calls return at once (a lost engine then shows as `sandbox_error`)."""
+        if self._checked:
+            return
         engine = self._engine or _Engine()
         try:
             engine.api.inspect_image(self.image)
         except engine.errors.ImageNotFound as e:
             raise SandboxUnavailable(f"Docker image {self.image!r} not found: {BUILD_HINT}") from e
         self._engine = engine
+        self._checked = True
 
     def _get_pool(self) -> _Pool:
         with self._lock:
@@ -615,11 +622,11 @@ class DockerBackend(Backend):
         try:
             stream = running.pump(started + limits.wall_seconds, exited)
             end, wall = stream.end, time.monotonic() - started
-            after = _cleanup(engine, container, collect)  # kills the run first when it is still going
-            if after.ok and end != "eof":
-                running.pump(time.monotonic() + 1.0)  # what the killed run wrote before it died
         finally:
+            # Hanging up also when output is still coming: dockerd handles the container's exec exits
+            # one by one, and an exec whose output nobody reads would hold up the cleanup's.
             running.close()
+        after = _cleanup(engine, container, collect)  # kills the run first when it is still going
         if not after.ok:
             discard()  # removing the container is then what kills the run
         if end in ("deadline", "output"):

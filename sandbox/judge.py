@@ -36,6 +36,8 @@ class InvalidTests(ValueError):
 class TestVerdict:
     """The verdict of one test: a `pb.Verdict` value, a short reason, and the run's wall time in seconds."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     name: str
     verdict: int
     message: str = ""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from rlvr.sandbox import Limits, RunResult, SandboxUnavailable, get_backend
+from rlvr.sandbox import Limits, RunResult, SandboxUnavailable
 from rlvr.sandbox.process import ProcessBackend
 
 # Small limits keep hostile programs cheap: at worst 16 processes x 128 MiB for 2 seconds.
@@ -15,14 +15,16 @@ FAST = Limits(cpu_seconds=1.0, wall_seconds=2.0, memory_mb=128, processes=16, op
 PYTHON = "/usr/bin/python3"
 
 
+TEST_UID_BASE = 61000  # a range of its own, so the census below sees only this suite's sandboxes
+
+
 @pytest.fixture(scope="session")
 def backend() -> ProcessBackend:
-    chosen = get_backend("process")
+    chosen = ProcessBackend(uid_base=TEST_UID_BASE, slots=16)
     try:
         chosen.check()
     except SandboxUnavailable as e:
         pytest.skip(f"process sandbox unavailable: {e}")
-    assert isinstance(chosen, ProcessBackend)
     return chosen
 
 
@@ -37,11 +39,8 @@ def py(backend: ProcessBackend) -> Callable[..., RunResult]:
     return run
 
 
-def sandbox_uid_processes(backend: ProcessBackend) -> list[int]:
-    """Live host pids whose real uid is one of the backend's slot uids (or none when not root)."""
-    if backend.slots is None:
-        return []
-    lo, hi = backend.slots.uid_base, backend.slots.uid_base + backend.slots.count
+def live_pids(uids: set[int]) -> list[int]:
+    """Host pids of live (non-zombie) processes whose real uid is in `uids`."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -51,7 +50,19 @@ def sandbox_uid_processes(backend: ProcessBackend) -> list[int]:
                 fields = dict(line.split(":", 1) for line in f if ":" in line)
         except OSError:
             continue
-        # Zombies are dead (they run nothing and hold no resources); this machine's pid 1 may not reap them.
-        if fields["State"].split()[0] != "Z" and lo <= int(fields["Uid"].split()[0]) < hi:
+        # Zombies are dead (they run nothing, hold nothing); this machine's pid 1 may not reap them.
+        if fields["State"].split()[0] != "Z" and int(fields["Uid"].split()[0]) in uids:
             found.append(int(entry))
     return found
+
+
+def sandbox_uid_processes(backend: ProcessBackend) -> list[int]:
+    """Live host pids owned by a slot uid that no run holds: processes that outlived their run.
+
+    Idle slots stay held while we look, so a run starting meanwhile (in another test session on
+    this machine, say) is never mistaken for a leak.
+    """
+    if backend.slots is None:
+        return []
+    with backend.slots.idle() as idle_uids:
+        return live_pids(idle_uids)

@@ -13,7 +13,7 @@ import pytest
 from rlvr.sandbox import Limits
 from rlvr.sandbox.process import ProcessBackend
 
-from .conftest import sandbox_uid_processes
+from .conftest import TEST_UID_BASE, live_pids, sandbox_uid_processes
 
 pytestmark = pytest.mark.sandbox
 
@@ -144,21 +144,28 @@ def test_files_must_stay_inside_the_work_dir(backend: ProcessBackend) -> None:
 def test_killing_the_caller_kills_its_sandboxes(backend: ProcessBackend) -> None:
     # A verifier worker may be SIGKILLed mid-run: nothing it started may outlive it.
     script = (
-        "from rlvr.sandbox import get_backend, Limits\n"
+        "from rlvr.sandbox import Limits\n"
+        "from rlvr.sandbox.process import ProcessBackend\n"
         "print('go', flush=True)\n"
-        "get_backend('process').run(['/bin/sleep', '60'], limits=Limits(wall_seconds=60))\n"
+        f"ProcessBackend(uid_base={TEST_UID_BASE}, slots=16).run(['/bin/sleep', '60'], limits=Limits(wall_seconds=60))\n"
     )
+    if backend.slots is None:
+        pytest.skip("needs slot uids (root) to find the sandbox's processes")
+    all_uids = set(range(backend.slots.uid_base, backend.slots.uid_base + backend.slots.count))
+    before = set(live_pids(all_uids))
     worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     assert worker.stdout is not None and worker.stdout.readline() == b"go\n"
     deadline = time.monotonic() + 10
-    while not sandbox_uid_processes(backend) and time.monotonic() < deadline:
+    while not set(live_pids(all_uids)) - before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sandbox_uid_processes(backend), "the sandbox never started"
+    started = set(live_pids(all_uids)) - before
+    assert started, "the sandbox never started"
     worker.kill()
     worker.wait()
     deadline = time.monotonic() + 10
-    while sandbox_uid_processes(backend) and time.monotonic() < deadline:
+    while set(live_pids(all_uids)) & started and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert set(live_pids(all_uids)) & started == set()
     assert sandbox_uid_processes(backend) == []
 
 
