@@ -1,0 +1,319 @@
+"""The docker backend against a real engine and the locally built rlvr-sandbox image."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from rlvr.sandbox import Limits, RunResult, SandboxUnavailable
+from rlvr.sandbox import run as run_program
+from rlvr.sandbox.docker_backend import OWNER_LABEL, DockerBackend
+
+pytestmark = pytest.mark.docker
+
+SMALL = Limits(cpu_seconds=2.0, wall_seconds=10.0, memory_mb=128, processes=16, open_files=32, workdir_mb=8)
+# Lists the other processes of the run's uid in the container (docker-init and its sleep run as
+# nobody): "pid command" per line.
+PS = """\
+import os
+for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
+    try:
+        uid = [line.split()[1] for line in open(f'/proc/{pid}/status') if line.startswith('Uid:')][0]
+        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode().strip()
+    except OSError:
+        continue
+    if pid != os.getpid() and int(uid) == os.getuid():
+        print(pid, cmd)
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[DockerBackend]:
+    chosen = DockerBackend(max_containers=2)
+    try:
+        chosen.check()
+    except SandboxUnavailable as e:
+        if os.environ.get("RLVR_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"RLVR_REQUIRE_DOCKER=1 but the docker backend is unavailable: {e}")
+        pytest.skip(f"docker backend unavailable: {e}")
+    yield chosen
+    chosen.close()
+
+
+def py(sandbox: DockerBackend, code: str, stdin: bytes = b"", **limits: float) -> RunResult:
+    return sandbox.run(
+        ["python3", "-c", textwrap.dedent(code)], stdin=stdin, limits=dataclasses.replace(SMALL, **limits)
+    )
+
+
+def leftovers(sandbox: DockerBackend) -> list[str]:
+    """Processes of earlier runs still in the warm container of SMALL's shape."""
+    result = py(sandbox, PS)
+    assert result.ok, result
+    return result.stdout.decode().splitlines()
+
+
+def test_python_hello_world_runs_with_stdin(sandbox: DockerBackend) -> None:
+    result = py(sandbox, "print('hello', input()[::-1])", stdin=b"dlrow\n")
+    assert result.ok, result
+    assert result.stdout == b"hello world\n"
+    assert result.cpu_seconds > 0
+
+
+def test_c_compiles_in_the_image_and_its_binary_runs_from_collected_bytes(sandbox: DockerBackend) -> None:
+    source = (
+        b'#include <stdio.h>\nint main(void){int a,b; scanf("%d %d",&a,&b); printf("%d\\n",a+b); return 3;}\n'
+    )
+    built = sandbox.run(
+        ["gcc", "-O2", "-o", "main", "main.c"], files={"main.c": source}, limits=SMALL, collect=["main"]
+    )
+    assert built.ok, built
+    assert built.files["main"][:4] == b"\x7fELF"
+    ran = sandbox.run(["./main"], files={"main": built.files["main"]}, stdin=b"2 40\n", limits=SMALL)
+    assert (ran.exit_code, ran.stdout) == (3, b"42\n")
+
+
+def test_program_api_compiles_cpp_and_runs_each_stdin_on_docker(sandbox: DockerBackend) -> None:
+    source = "#include <iostream>\nint main(){long a,b; std::cin>>a>>b; std::cout<<a*b<<std::endl;}\n"
+    result = run_program(source, "cpp", [b"6 7\n", b"-3 5\n"], limits=SMALL, backend=sandbox)
+    assert result.compile is not None and result.compile.ok, result.compile
+    assert [run.stdout for run in result.runs] == [b"42\n", b"-15\n"]
+
+
+def test_memory_limit_kills_and_reports_memory_exceeded(sandbox: DockerBackend) -> None:
+    result = py(sandbox, "x = bytearray(400 << 20); print('survived')")
+    assert result.memory_exceeded and not result.ok
+    assert result.signal == 9 and b"survived" not in result.stdout
+
+
+def test_process_limit_stops_a_fork_bomb_and_the_container_stays_usable(sandbox: DockerBackend) -> None:
+    bomb = """
+    import os, time
+    n = 0
+    try:
+        while True:
+            if os.fork() == 0:
+                time.sleep(600)
+                os._exit(0)
+            n += 1
+    except OSError as e:
+        print(n, e.errno)
+    """
+    result = py(sandbox, bomb)
+    forked, errno = map(int, result.stdout.split())
+    assert errno == 11  # EAGAIN: RLIMIT_NPROC / pids cgroup
+    assert forked < SMALL.processes
+    assert leftovers(sandbox) == []
+
+
+def test_wall_limit_kills_the_whole_tree_from_outside(sandbox: DockerBackend) -> None:
+    result = sandbox.run(
+        ["sh", "-c", "sleep 600 & sleep 600 & sleep 600"], limits=dataclasses.replace(SMALL, wall_seconds=1.0)
+    )
+    assert result.timed_out and result.signal == 9 and result.exit_code is None
+    assert leftovers(sandbox) == []
+
+
+def test_cpu_limit_stops_a_busy_loop_as_timed_out(sandbox: DockerBackend) -> None:
+    result = py(sandbox, "while True: pass", cpu_seconds=1.0)
+    assert result.timed_out and not result.ok
+    assert result.signal in (9, 24)  # SIGXCPU at the soft limit, SIGKILL at the hard one
+    assert result.cpu_seconds > 0.5  # the cgroup counts the busy loop (its tick accounting differs slightly)
+
+
+def test_output_is_capped_and_the_run_killed(sandbox: DockerBackend) -> None:
+    result = py(sandbox, "import sys\nwhile True: sys.stdout.write('x' * 4096)", output_bytes=10_000)
+    assert result.output_exceeded and result.stdout_truncated and not result.ok
+    assert result.stdout == b"x" * 10_000
+
+
+def test_stderr_is_capped_separately_from_stdout(sandbox: DockerBackend) -> None:
+    code = "import sys\nprint('fine')\nsys.stdout.flush()\nsys.stderr.write('e' * 50_000)"
+    result = py(sandbox, code, output_bytes=1000)
+    assert result.stderr_truncated and not result.stdout_truncated
+    assert result.stdout == b"fine\n" and result.stderr == b"e" * 1000
+
+
+def test_there_is_no_network(sandbox: DockerBackend) -> None:
+    code = """
+    import socket
+    print(sorted(name for _, name in socket.if_nameindex()))
+    for address in [("1.1.1.1", 53), ("172.17.0.1", 2375)]:
+        try:
+            socket.create_connection(address, timeout=2)
+            print("connected", address)
+        except OSError as e:
+            print("refused", e.errno)
+    """
+    result = py(sandbox, code)
+    assert result.ok, result
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == "['lo']"
+    assert lines[1:] == ["refused 101", "refused 101"]  # ENETUNREACH
+
+
+def test_system_is_read_only_and_work_dir_is_the_only_writable_place(sandbox: DockerBackend) -> None:
+    code = """
+    import os
+    for path in ["/etc/passwd", "/tmp/x", "/usr/bin/x", "/x"]:
+        try:
+            open(path, "a").close()
+            print("wrote", path)
+        except OSError as e:
+            print(e.errno, path)
+    open("ok.txt", "w").write("fine")
+    print(os.getcwd(), open("ok.txt").read())
+    """
+    result = py(sandbox, code)
+    assert result.ok, result
+    assert result.stdout.decode().splitlines() == [
+        "13 /etc/passwd",  # EACCES: not even the owner may write there
+        "30 /tmp/x",  # EROFS
+        "30 /usr/bin/x",
+        "30 /x",
+        "/work fine",
+    ]
+
+
+def test_runs_as_non_root_without_capabilities_or_new_privileges(sandbox: DockerBackend) -> None:
+    code = """
+    import os
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    print(os.getuid(), os.getgid(), int(status["CapEff"], 16), int(status["CapBnd"], 16), status["NoNewPrivs"].strip())
+    """
+    result = py(sandbox, code)
+    uid, gid, effective, bounding, no_new_privs = map(int, result.stdout.split())
+    assert uid != 0 and gid != 0
+    assert (effective, bounding, no_new_privs) == (0, 0, 1)
+
+
+def test_environment_is_the_allowlist_only(sandbox: DockerBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RLVR_TEST_SECRET", "hunter2")
+    result = py(sandbox, "import os; print(sorted(os.environ))")
+    assert result.stdout.decode().strip() == str(["HOME", "HOSTNAME", "LANG", "PATH", "PWD", "TMPDIR"])
+
+
+def test_files_go_in_with_mode_0755_and_only_regular_collected_files_come_back(
+    sandbox: DockerBackend,
+) -> None:
+    script = "cat data/in.txt > out.txt && echo more >> out.txt && mkdir dir && ln -s /etc/passwd link && stat -c %a run.sh"
+    result = sandbox.run(
+        ["./run.sh"],
+        files={"run.sh": f"#!/bin/sh\n{script}\n".encode(), "data/in.txt": b"given\n"},
+        limits=SMALL,
+        collect=["out.txt", "missing.txt", "dir", "link"],
+    )
+    assert result.ok, result
+    assert result.stdout == b"755\n"
+    assert result.files == {"out.txt": b"given\nmore\n"}
+
+
+def test_file_names_outside_the_work_dir_are_refused(sandbox: DockerBackend) -> None:
+    for name in ["../escape", "/etc/passwd", ""]:
+        with pytest.raises(ValueError, match="relative path"):
+            sandbox.run(["true"], files={name: b"x"}, limits=SMALL)
+
+
+def test_file_size_work_dir_and_open_file_limits_hold(sandbox: DockerBackend) -> None:
+    code = """
+    import errno, os, signal
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    def attempt(action):
+        try:
+            action()
+            return "ok"
+        except OSError as e:
+            return errno.errorcode[e.errno]
+    def big_file():
+        with open("big", "wb") as f:
+            f.write(b"x" * (3 << 20))
+    def fill_work_dir():
+        for i in range(10):
+            with open(f"fill{i}", "wb") as f:
+                f.write(b"x" * (1 << 20))
+    print(attempt(big_file), attempt(fill_work_dir), attempt(lambda: [open("/dev/null") for _ in range(100)]))
+    """
+    result = py(sandbox, code, file_size_mb=2, workdir_mb=4, open_files=32)
+    assert result.stdout.split() == [b"EFBIG", b"ENOSPC", b"EMFILE"]
+
+
+def test_warm_container_is_reused_and_a_run_never_sees_the_previous_runs_files(
+    sandbox: DockerBackend,
+) -> None:
+    code = """
+    import os
+    print(open('/proc/1/stat').read().split()[21], sorted(os.listdir('.')), sorted(os.listdir('/dev/shm')))
+    open('secret.txt', 'w').write('from the first run')
+    open('/dev/shm/shared', 'w').write('from the first run')
+    """
+    first = py(sandbox, code)
+    second = py(sandbox, code)
+    assert first.ok and second.ok, (first, second)
+    first_init, *first_listing = first.stdout.split(maxsplit=1)
+    second_init, *second_listing = second.stdout.split(maxsplit=1)
+    assert first_init == second_init  # the same container's pid 1: a warm exec, not a new container
+    assert second_listing == [b"[] []\n"]
+
+
+def test_daemons_and_orphans_holding_the_pipes_do_not_outlive_the_run(sandbox: DockerBackend) -> None:
+    daemon = "setsid sh -c 'sleep 600' </dev/null >/dev/null 2>&1 & (sleep 600 &) ; echo started"
+    result = sandbox.run(["sh", "-c", daemon], limits=SMALL)
+    # The orphan keeps stdout open: the run must still end when its main process exits.
+    assert result.ok and result.stdout == b"started\n", result
+    assert leftovers(sandbox) == []
+
+
+def test_run_many_gives_one_isolated_result_per_stdin(sandbox: DockerBackend) -> None:
+    code = "import os; print(input(), len(os.listdir('.'))); open(input() + '.txt', 'w')"
+    results = sandbox.run_many(["python3", "-c", code], stdins=[b"a\nx\n", b"b\ny\n"], limits=SMALL)
+    assert [r.stdout for r in results] == [b"a 0\n", b"b 0\n"]
+
+
+def test_missing_image_is_unavailable_with_a_fix_and_run_reports_a_sandbox_error() -> None:
+    missing = DockerBackend(image="rlvr-sandbox:no-such-tag")
+    try:
+        with pytest.raises(SandboxUnavailable, match="build.sh"):
+            missing.check()
+        result = missing.run(["true"], limits=SMALL)
+        assert result.sandbox_error and "build.sh" in result.sandbox_error
+        assert not result.ok
+    finally:
+        missing.close()
+
+
+def owners_containers(sandbox: DockerBackend, pid: int) -> list[dict]:
+    label = f"{OWNER_LABEL}={os.uname().nodename}:{pid}"
+    return sandbox._get_pool().engine.api.containers(all=True, filters={"label": label})
+
+
+def test_containers_of_a_killed_owner_are_reaped_by_the_next_pool(sandbox: DockerBackend) -> None:
+    crash = (
+        "import os, signal; from rlvr.sandbox.docker_backend import DockerBackend; "
+        "b = DockerBackend(); assert b.run(['true']).ok; print(os.getpid(), flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    child = subprocess.run([sys.executable, "-c", crash], capture_output=True, timeout=60)
+    dead_pid = int(child.stdout)
+    assert owners_containers(sandbox, dead_pid)
+    fresh = DockerBackend(max_containers=1)
+    try:
+        assert fresh.run(["true"], limits=SMALL).ok
+    finally:
+        fresh.close()
+    assert owners_containers(sandbox, dead_pid) == []
+
+
+def test_close_removes_the_backends_warm_containers(sandbox: DockerBackend) -> None:
+    script = (
+        "import os; from rlvr.sandbox.docker_backend import DockerBackend, OWNER_LABEL; b = DockerBackend(); "
+        "assert b.run(['true']).ok; label = f'{OWNER_LABEL}={os.uname().nodename}:{os.getpid()}'; "
+        "api = b._get_pool().engine.api; n = len(api.containers(filters={'label': label})); b.close(); "
+        "print(n, len(api.containers(all=True, filters={'label': label})))"
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert child.stdout == b"1 0\n", child.stderr
