@@ -40,7 +40,7 @@ _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
 _PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)?|(?:the|my)\s+answer\s+is|answer\s*:|answer\s+is|"
-    r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is)\s*[:\-]?\s*",
+    r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is)\s*:?\s*",
     re.IGNORECASE,
 )
 _MATH_SPAN_RE = re.compile(
@@ -48,10 +48,32 @@ _MATH_SPAN_RE = re.compile(
 )
 _SENTENCE_END_RE = re.compile(r"(?<![.\d])\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
 _NUMBER_RE = re.compile(
-    r"(?<![\w.])-?(?:\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%)?(?![\w.]*[A-Za-z]\d)"
+    r"(?<![\w.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%)?(?![\w.]*[A-Za-z]\d)"
 )
 _SPAN_GAP_RE = re.compile(r"^(?:\s|,|and|or)*$", re.IGNORECASE)
 _LAST_IS_RE = re.compile(r".*\b(?:is|are|equals|was|be)\b\s*:?\s*", re.DOTALL | re.IGNORECASE)
+_MATH_WORDS = frozenset(
+    [
+        "sqrt",
+        "sin",
+        "cos",
+        "tan",
+        "sec",
+        "csc",
+        "cot",
+        "log",
+        "exp",
+        "abs",
+        "pi",
+        "infinity",
+        "inf",
+        "infty",
+        "percent",
+        "pct",
+        "and",
+        "or",
+    ]
+)
 _PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}")
 
 
@@ -90,8 +112,9 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
     for match in _BOX_RE.finditer(text):
         if match.group(1) == "{":
             end = _matching_brace(text, match.end() - 1)
-            if end is None:
-                continue
+            if end is None:  # an unclosed box is still the located answer; the parser will refuse it
+                boxes.append((match.start(), len(text), text[match.end() :].strip()))
+                break
             boxes.append((match.start(), end + 1, text[match.end() : end].strip()))
         else:
             word = re.match(r"[^\s$]+", text[match.end() :])
@@ -152,13 +175,26 @@ def _extract(text: str, config: ExtractConfig) -> Extraction | None:
         if answer is not None:
             return Extraction(answer, "final-answer phrase")
     if config.last_expression:
+        stripped = text.strip()
+        if stripped and not _has_prose(stripped) and len(stripped) <= 200:
+            return Extraction(_unwrap(stripped), "whole response")
         spans = list(_MATH_SPAN_RE.finditer(text))
-        if spans:
+        numbers = list(_NUMBER_RE.finditer(text))
+        if spans and (not numbers or spans[-1].end() >= numbers[-1].end()):
             return Extraction(_span_text(spans[-1]).strip(), "last math expression")
-        numbers = _NUMBER_RE.findall(text)
         if numbers:
-            return Extraction(numbers[-1].strip(), "last number")
+            return Extraction(numbers[-1].group(0).strip(), "last number")
     return None
+
+
+def _has_prose(text: str) -> bool:
+    """Whether text has words that are not math names or units ("sqrt(8)", "28 percent" have none)."""
+    words = [
+        w
+        for w in re.findall(r"[A-Za-z]{3,}", re.sub(r"\\[A-Za-z]+", "", text))
+        if w.lower() not in _MATH_WORDS
+    ]
+    return bool(words)
 
 
 def _from_phrase(text: str) -> str | None:

@@ -388,7 +388,7 @@ def _add_letters(run: str, tokens: list[Token], add, text_mode: bool) -> None:
             tokens[-1].kind = "sym"
     elif low == "in" and not (tokens and tokens[-1].kind == "num"):
         add("op", "in")
-    elif len(run) == 1 or (len(run) <= 3 and low not in _SHORT_WORDS):
+    elif len(run) == 1 or (len(run) <= 3 and run not in _SHORT_WORDS):
         for letter in run:
             add("sym", letter)
     else:

@@ -39,7 +39,7 @@ class ParseConfig:
 
     imaginary_unit: bool = True
     mixed_numbers: bool = True
-    decimal_comma: bool = True
+    decimal_comma: bool = False
     max_chars: int = 2000
     max_depth: int = 60
     max_bits: int = 200_000
@@ -161,7 +161,7 @@ _ARGUMENT_CMDS = frozenset({"pi", "frac", "sqrt"})
 _FUNCTION_LETTERS = frozenset("fghpqPQFGH")
 _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
 _TRAILING_RE = re.compile(r"(?:\s|[.,;:!?]|\\[.,;!])+$")
-_DECIMAL_COMMA_RE = re.compile(r"^-?\d+,(?!\d{3}$)\d+$|^-?0,\d+$")
+DECIMAL_COMMA_RE = re.compile(r"^-?\d+,(?!\d{3}$)\d+$|^-?0,\d+$")
 _SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _PLAIN_MIXED_RE = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
 _PERCENT_WORDS_RE = re.compile(r"\s*(?:\\%|%|\bpercent(?:age)?\b|\bpct\b)\s*$", re.IGNORECASE)
@@ -185,7 +185,7 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
         text = _CURRENCY_RE.sub("", text).strip()
     if not text:
         raise ParseError("empty answer", source)
-    if config.decimal_comma and _DECIMAL_COMMA_RE.match(text):
+    if config.decimal_comma and DECIMAL_COMMA_RE.match(text):
         text = text.replace(",", ".")
     if _SPACE_THOUSANDS_RE.match(text):
         text = text.replace(" ", "")
@@ -294,7 +294,8 @@ class _Parser:
                 items.append(self.parse_relation())
                 units.append(self.parse_units())
             if self.at_op(",", ";"):
-                self.next()
+                while self.at_op(",", ";"):  # "19, 46, and 82" has two separators in a row
+                    self.next()
                 if self.peek().kind == "end" or self.at_op(*closers):
                     break  # a trailing comma
                 continue
@@ -692,8 +693,11 @@ class _Parser:
             exprs = [_expr(a) for a in args]
         else:
             argument = _expr(self.parse_power())
-            while self._continues_argument():  # \\sin 2x is sin(2x); \\sin b \\cos a stops at \\cos
+            while self._continues_argument():  # sin 2x is sin(2x); sin b cos a stops at cos
                 argument = argument * _expr(self.parse_power())
+            if self.at("word", "degree"):  # sin 60^\circ
+                self.next()
+                argument = argument * sympy.pi / 180
             exprs = [argument]
         if base is not None:
             result = sympy.log(exprs[0], base)

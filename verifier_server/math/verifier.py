@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import sympy
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.errors import InvalidRequest
 from rlvr.verifier_server.math.compare import CompareConfig, Decision, compare_answers
 from rlvr.verifier_server.math.extract import ExtractConfig, extract_answer, reference_text
 from rlvr.verifier_server.math.limits import DeadlineExceeded, StepTimeout, time_limit
-from rlvr.verifier_server.math.parse import ParseConfig, choice_letter, parse_answer, parse_reference
+from rlvr.verifier_server.math.parse import (
+    DECIMAL_COMMA_RE,
+    ParseConfig,
+    choice_letter,
+    parse_answer,
+    parse_reference,
+    strip_trailing,
+)
 from rlvr.verifier_server.math.values import Answer, AnswerTooLarge, ParseError
 from rlvr.verifier_server.outcome import Outcome
 from rlvr.verifier_server.registry import Options, Verifier, register
@@ -123,8 +134,9 @@ def judge(response: str, ground_truth: str, config: MathConfig = MathConfig()) -
     if reference is None:
         located = extract_answer(ground_truth, config.extract)
         if located is not None and located.text != gold_text:
-            gold_text = located.text
-            reference, reference_error = _reference(gold_text, config.parse)
+            relocated, _ = _reference(located.text, config.parse)
+            if relocated is not None:
+                gold_text, reference = located.text, relocated
     extraction = extract_answer(response, config.extract)
     if extraction is None:
         return Outcome.incorrect(
@@ -150,9 +162,31 @@ def judge(response: str, ground_truth: str, config: MathConfig = MathConfig()) -
     if reference is None:
         return Outcome.error(f"ground truth {_short(gold_text)} could not be parsed ({reference_error})")
     decision: Decision = compare_answers(reference, candidate, config.compare)
+    if not decision.match:
+        decision = _decimal_comma_reading(reference, candidate, gold_text, answer_text, config) or decision
     if decision.match:
         return Outcome.correct(f"{decision.how}; {where}")
     return Outcome.incorrect(f"{decision.how}; {where}")
+
+
+def _decimal_comma_reading(
+    reference: Answer, candidate: Answer, gold_text: str, answer_text: str, config: MathConfig
+) -> Decision | None:
+    """`2,74` against 2.74: read one side's comma as a decimal point, only when the other is one number."""
+    comma_config = dataclasses.replace(config.parse, decimal_comma=True)
+    for text, other, is_reference in ((answer_text, reference, False), (gold_text, candidate, True)):
+        if isinstance(other.value, sympy.Expr) and DECIMAL_COMMA_RE.match(
+            strip_trailing(text).strip().strip("$")
+        ):
+            try:
+                reread = parse_answer(text, comma_config)
+            except ParseError:
+                continue
+            pair = (reread, candidate) if is_reference else (reference, reread)
+            decision = compare_answers(*pair, config.compare)
+            if decision.match:
+                return Decision(True, f"{decision.how} (comma read as a decimal point)")
+    return None
 
 
 def _reference(text: str, config: ParseConfig) -> tuple[Answer | None, str]:
@@ -162,8 +196,14 @@ def _reference(text: str, config: ParseConfig) -> tuple[Answer | None, str]:
         return None, str(exc)
 
 
+_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|textnormal|mathbf)\s*\{([^{}]*)\}")
+
+
 def _plain(text: str) -> str:
-    return "".join(text.split()).rstrip(".").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    """Answer text without layout: identical plain forms need no parsing (`\\text{odd}` vs `odd`)."""
+    text = _WRAPPER_RE.sub(r"\1", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    text = re.sub(r"\\(?:left|right)\b|(?<!\\)\$|\\[,;!: ]", "", text)
+    return "".join(text.split()).rstrip(".").lower()
 
 
 def _short(text: str, limit: int = 60) -> str:
