@@ -70,6 +70,10 @@ def load_spec(obj: SpecLike, *, check_verifiers: bool = True) -> pb.RewardSpec:
         obj = spec_to_dict(obj)
     elif isinstance(obj, Spec):
         obj = {"name": obj.name, "terms": [vars(term) for term in obj.terms]}
+    elif isinstance(obj, str) and registry.get_spec(obj.strip()) is not None:
+        named = pb.RewardSpec()
+        named.CopyFrom(registry.get_spec(obj.strip()))
+        return named  # validated when it was registered
     elif isinstance(obj, (str, os.PathLike)):
         obj = _read_text_or_file(obj)
     if not isinstance(obj, Mapping):
@@ -101,20 +105,16 @@ def dump_spec(spec: pb.RewardSpec, fmt: str = "yaml") -> str:
 def _read_text_or_file(obj: str | os.PathLike) -> Any:
     if isinstance(obj, str):
         stripped = obj.strip()
-        if "\n" not in stripped and not stripped.startswith("{"):
-            named = registry.get_spec(stripped)
-            if named is not None:
-                return spec_to_dict(named)
-            if not os.path.isfile(stripped):
-                known = sorted(info.name for info in registry.list_verifiers() if info.version == "spec")
-                raise InvalidRewardSpec(
-                    f"{stripped!r} is not a registered spec ({', '.join(known)}), an existing file, "
-                    "or JSON/YAML text of a spec",
-                    obj,
-                )
-            obj = Path(stripped)
-        else:
+        if "\n" in stripped or stripped.startswith("{") or (":" in stripped and not os.path.isfile(stripped)):
             return _parse_text(obj, "text")
+        if not os.path.isfile(stripped):
+            known = sorted(info.name for info in registry.list_verifiers() if info.version == "spec")
+            raise InvalidRewardSpec(
+                f"{stripped!r} is not a registered spec ({', '.join(known)}), an existing file, "
+                "or JSON/YAML text of a spec",
+                obj,
+            )
+        obj = stripped
     path = Path(obj)
     try:
         text = path.read_text(encoding="utf-8")
