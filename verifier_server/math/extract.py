@@ -34,8 +34,9 @@ class Extraction:
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox|framebox)\s*(\{|\s+(?=[^\s{]))")
 _BOX_GAP_RE = re.compile(
-    r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{\s*(?:and|or|,)?\s*\}|\\[,;!:]|\.)*$"
+    r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{[^{}]*\}|\\[,;!:]|\.)*$"
 )
+_BOX_SEPARATOR_RE = re.compile(r"[,;&]|\band\b|\bor\b|\\q?quad|\\text")
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
 _PHRASE_RE = re.compile(
@@ -46,7 +47,7 @@ _PHRASE_RE = re.compile(
 _MATH_SPAN_RE = re.compile(
     r"\$\$(.+?)\$\$|(?<!\\)\$((?:\\\$|[^$\n])+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
 )
-_SENTENCE_END_RE = re.compile(r"(?<![.\d])\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
+_SENTENCE_END_RE = re.compile(r"(?<!\.)\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
 _NUMBER_RE = re.compile(
     r"(?<![\w.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%)?(?![\w.]*[A-Za-z]\d)"
 )
@@ -146,8 +147,11 @@ def _join_adjacent(text: str, boxes: list[tuple[int, int, str]]) -> str:
     """The last box, joined with the boxes right before it (`\\boxed{1} and \\boxed{2}` -> "1, 2")."""
     chosen = [boxes[-1]]
     for box in reversed(boxes[:-1]):
-        if not _BOX_GAP_RE.match(text[box[1] : chosen[0][0]]):
+        gap = text[box[1] : chosen[0][0]]
+        if not _BOX_GAP_RE.match(gap):
             break
+        if re.search(r"\$|\\[()\[\]]", gap) and not _BOX_SEPARATOR_RE.search(gap):
+            break  # "$$\boxed{20}$$ \boxed{143}": a new formula, not a list
         chosen.insert(0, box)
     return ", ".join(content for _, _, content in chosen)
 

@@ -243,6 +243,7 @@ _SHORT_WORDS = frozenset(
     ]
 )
 
+_TEXT_UNIT_LETTERS = frozenset("msghlL")
 _NUMBER_RE = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+(?![A-Za-z]))?")
 _TWO_CHAR_OPS = {"<=": "<=", ">=": ">=", "!=": "!=", "=>": "=>", "**": "^", "==": "=", "=<": "<="}
 
@@ -380,8 +381,8 @@ def _add_letters(run: str, tokens: list[Token], add, text_mode: bool) -> None:
     low = run.lower()
     if low in _SEPARATOR_WORDS:
         add("op", ",")
-    elif text_mode:
-        add("sym" if len(run) == 1 else "word", run)
+    elif text_mode:  # \text{E} is a choice letter, \text{ m} a unit
+        add("sym" if len(run) == 1 and run not in _TEXT_UNIT_LETTERS else "word", run)
     elif low in PLAIN_NAMES and len(run) > 1:
         add("cmd", "oo" if low in ("inf", "infty", "infinity", "oo") else low)
         if tokens[-1].value == "oo":

@@ -1,0 +1,73 @@
+"""Comparison rules and their options, on parsed answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlvr.verifier_server.math import CompareConfig, compare_answers, parse_answer
+
+DEFAULT = CompareConfig()
+
+
+def match(reference: str, candidate: str, config: CompareConfig = DEFAULT) -> bool:
+    return compare_answers(parse_answer(reference), parse_answer(candidate), config).match
+
+
+def test_exact_rationals_never_use_a_tolerance() -> None:
+    assert not match(r"\frac{1}{2004!}", r"\frac{1}{2006!}")
+    assert not match("10^{-30}", "0")
+
+
+def test_decimal_answers_use_relative_tolerance_and_their_last_digit() -> None:
+    assert match(r"\sqrt{2}", "1.41421356")
+    assert not match(r"\sqrt{2}", "1.414")
+    assert match(r"\sqrt{2}", "1.414", CompareConfig(rel_tol=1e-3))
+    assert not match("1", "1.0000001")
+
+
+def test_rounded_reference_accepts_exact_answer_that_rounds_to_it() -> None:
+    assert match("7.78", r"\frac{70}{9}")
+    assert not match("0.5", "0.47")
+    assert not match("7.78", r"\frac{70}{9}", CompareConfig(rounded_reference=False))
+
+
+def test_list_order_is_an_option_but_tuples_are_always_ordered() -> None:
+    assert match("1, 2", "2, 1")
+    assert not match("1, 2", "2, 1", CompareConfig(ordered=True))
+    assert not match("(1, 2)", "(2, 1)")
+    assert match(r"\{1, 2\}", r"\{2, 1\}", CompareConfig(ordered=True))
+
+
+def test_a_list_never_shrinks_to_one_of_its_values() -> None:
+    assert not match("3", "3, 4")
+    assert not match("3, 4", "3")
+
+
+def test_percent_modes() -> None:
+    assert match(r"28\%", "0.28")
+    assert match(r"28\%", "28")
+    assert not match(r"28\%", "0.28", CompareConfig(percent="strict"))
+
+
+def test_unit_modes() -> None:
+    assert not match(r"5\text{ cm}", r"5\text{ m}")
+    assert match(r"5\text{ cm}", r"5\text{ m}", CompareConfig(units="ignore"))
+    assert match(r"5\text{ cm}", "5")
+
+
+@pytest.mark.parametrize(
+    ("reference", "candidate", "how"),
+    [
+        ("[0, 1)", "[0, 1)", "interval match"),
+        (r"(0, 1) \cup (1, 2)", r"(1, 2) \cup (0, 1)", "set"),
+        ("x^2 - 1", "(x-1)(x+1)", "symbolic"),
+        (r"\sin^2 x + \cos^2 x", "1", "equality"),
+        ("2x + 4y = 6", "x + 2y = 3", "equivalent equations"),
+        ("x < 1", "-x > -1", "equivalent inequalities"),
+        (r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", "(1, 2)", "matrix"),
+    ],
+)
+def test_decision_records_how_it_was_made(reference: str, candidate: str, how: str) -> None:
+    decision = compare_answers(parse_answer(reference), parse_answer(candidate))
+    assert decision.match
+    assert how in decision.how
