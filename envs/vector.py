@@ -26,7 +26,7 @@ class TextVectorEnv(VectorEnv):
     episode's prompt, and the final observation and info are in `info["final_obs"]` /
     `info["final_info"]` (masked by `info["_final_obs"]`). A group restarts when all its members are
     done; a member that finished earlier waits: its actions are ignored, it returns reward 0, and
-    `info["waiting"]` is True for it. Observations are tuples of `num_envs` observations; rewards,
+    `info["waiting"]` is True for it (also on the step its group restarts). Observations are tuples of `num_envs` observations; rewards,
     terminations and truncations are numpy arrays.
 
     The sub-envs are used unwrapped (their `prepare_step` / `finish_step`); scoring goes through
@@ -153,7 +153,7 @@ class TextVectorEnv(VectorEnv):
             if all(self._waiting[m] for m in members):
                 for member, info in self._reset_group(group, None, None):
                     self._waiting[member] = False
-                    infos[member] = {**info, "waiting": False}
+                    infos[member] = {**info, "waiting": bool(waited[member])}
         stacked = self._stack(infos)
         if finished.any():
             stacked["final_obs"] = np.array(final_obs, dtype=object)

@@ -1,0 +1,110 @@
+"""TextVectorEnv: one verify_batch per step, GRPO groups sharing a prompt and a group id, same-step autoreset."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from rlvr.envs import EnvConfigError, TextVectorEnv
+from rlvr.envs.client import InProcessVerifier
+from rlvr.envs.procedural import ArithmeticEnv
+
+from .helpers import math_answer
+
+
+class CountingVerifier(InProcessVerifier):
+    """The in-process verifier, counting its calls and remembering the last batch."""
+
+    def __init__(self):
+        self.calls = 0
+        self.batches: list[list] = []
+
+    def verify_batch(self, requests):
+        self.calls += 1
+        self.batches.append(list(requests))
+        return super().verify_batch(requests)
+
+
+def answers(vec: TextVectorEnv) -> list[str]:
+    return [math_answer(env.task.ground_truth) for env in vec.envs]
+
+
+def test_step_scores_every_completion_in_one_verify_batch():
+    client = CountingVerifier()
+    vec = TextVectorEnv([lambda: ArithmeticEnv(verifier=client)] * 6)
+    vec.reset(seed=0)
+    completions = answers(vec)
+    completions[2] = math_answer("not a number")
+    _, rewards, terminated, truncated, info = vec.step(completions)
+    assert client.calls == 1 and len(client.batches[0]) == 6
+    assert rewards.tolist() == [1, 1, 0, 1, 1, 1]
+    assert terminated.all() and not truncated.any()
+    assert info["final_info"]["status"].tolist() == ["CORRECT"] * 2 + ["INCORRECT"] + ["CORRECT"] * 3
+
+
+def test_make_vec_builds_grpo_groups_sharing_the_prompt_and_a_group_id():
+    vec = gymnasium.make_vec("rlvr/WordProblems-v0", num_envs=6, group_size=3, difficulty=2)
+    assert isinstance(vec, TextVectorEnv) and vec.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    obs, info = vec.reset(seed=4)
+    assert obs[0] == obs[1] == obs[2] != obs[3] == obs[4] == obs[5]
+    groups = info["group_id"].tolist()
+    assert groups[0] == groups[1] == groups[2] != groups[3] == groups[4] == groups[5]
+    client = CountingVerifier()
+    vec.verifier = client
+    obs2, *_, info2 = vec.step(answers(vec))
+    assert {r.group_id for r in client.batches[0][:3]} == {groups[0]}
+    # same-step autoreset: new groups, new ids, final results kept apart
+    assert obs2[0] == obs2[1] == obs2[2] and info2["group_id"][0] not in groups
+    assert info2["_final_info"].all() and info2["final_info"]["success"].all()
+
+
+def test_group_relative_length_reward_sees_the_whole_group_in_the_batch():
+    spec = {
+        "name": "kimi",
+        "terms": [
+            {"name": "accuracy", "verifier": "math", "weight": 1.0},
+            {"name": "length", "verifier": "kimi_length", "weight": 1.0},
+        ],
+    }
+    vec = gymnasium.make_vec("rlvr/Arithmetic-v0", num_envs=3, group_size=3, reward_spec=spec)
+    vec.reset(seed=0)
+    answer = vec.envs[0].task.ground_truth
+    short, long = (
+        f"<answer>{answer}</answer>",
+        "<think>" + "let me think " * 40 + f"</think><answer>{answer}</answer>",
+    )
+    _, rewards, *_ = vec.step([short, long, long])
+    assert rewards[0] > rewards[1] == rewards[2]  # shorter correct answer rewarded within the group
+
+
+def test_reset_seed_reproduces_every_group_task():
+    vec = gymnasium.make_vec("rlvr/Polynomials-v0", num_envs=4, group_size=2)
+    first, _ = vec.reset(seed=9)
+    vec.step(["x"] * 4)
+    again, _ = vec.reset(seed=9)
+    assert first == again
+
+
+def test_a_finished_group_member_waits_for_the_rest_of_its_group():
+    vec = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=2, group_size=2, difficulty=1)
+    vec.reset(seed=0)
+    answer = math_answer(vec.envs[0].task.ground_truth)
+    obs, rewards, terminated, truncated, info = vec.step([answer, "<calculator>2 + 3</calculator>"])
+    assert terminated.tolist() == [True, False] and obs[1] == "<result>5</result>"
+    assert info["waiting"].tolist() == [False, False] and rewards.tolist() == [1.0, 0.0]
+    obs, rewards, terminated, truncated, info = vec.step(["ignored", answer])
+    assert info["waiting"].tolist() == [True, False] and rewards.tolist() == [0.0, 1.0]
+    assert info["_final_info"].tolist() == [False, True]
+    assert obs[0] == obs[1] and "User:" in obs[0]  # the group restarted together on a new task
+
+
+def test_vector_env_arguments_are_checked():
+    with pytest.raises(EnvConfigError, match="divide"):
+        gymnasium.make_vec("rlvr/Arithmetic-v0", num_envs=5, group_size=2)
+    vec = gymnasium.make_vec("rlvr/Arithmetic-v0", num_envs=2)
+    vec.reset(seed=0)
+    with pytest.raises(EnvConfigError, match="2 envs"):
+        vec.step(["only one"])
+    assert isinstance(vec.step(["1", "2"])[1], np.ndarray)
