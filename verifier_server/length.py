@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.errors import InvalidRequest
@@ -199,11 +199,17 @@ class CosineLength(_CorrectnessShaping):
         options: Sequence[Options],
         correct: Sequence[bool | None],
     ) -> list[Outcome]:
-        return [self._one(r, o, ok) for r, o, ok in zip(requests, options, correct)]
+        outcomes = []
+        for request, opts, ok in zip(requests, options, correct):
+            try:  # each completion stands alone: one bad request must not void the group
+                outcomes.append(self._one(request, opts, ok))
+            except InvalidRequest as exc:
+                outcomes.append(Outcome.invalid(str(exc)))
+        return outcomes
 
     def _one(self, request: pb.VerifyRequest, options: Options, correct: bool | None) -> Outcome:
         max_length = _max_length_option(options, self.name)
-        values: dict[str, Any] = {
+        values: dict[str, float] = {
             key: get_option(options, key, float, default, owner=self.name)
             for key, default in self._VALUES.items()
         }

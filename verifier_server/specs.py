@@ -44,10 +44,12 @@ class Term:
 
 @dataclass(frozen=True)
 class Spec:
-    """A reward built in Python: `Spec("mine", [Term("math"), Term("format", 0.1)]).to_proto()`."""
+    """A reward built in Python: `Spec("mine", [Term("math"), Term("format", 0.1)]).to_proto()`.
+
+    A term may also be given in its dict form."""
 
     name: str
-    terms: Sequence[Term]
+    terms: Sequence[Term | Mapping[str, Any]]
 
     def to_proto(self) -> pb.RewardSpec:
         """The validated `pb.RewardSpec`; raises InvalidRewardSpec."""
@@ -69,10 +71,10 @@ def load_spec(obj: SpecLike, *, check_verifiers: bool = True) -> pb.RewardSpec:
     if isinstance(obj, pb.RewardSpec):
         obj = spec_to_dict(obj)
     elif isinstance(obj, Spec):
-        obj = {"name": obj.name, "terms": [vars(term) for term in obj.terms]}
-    elif isinstance(obj, str) and registry.get_spec(obj.strip()) is not None:
+        obj = {"name": obj.name, "terms": [vars(t) if isinstance(t, Term) else t for t in obj.terms]}
+    elif isinstance(obj, str) and (registered := registry.get_spec(obj.strip())) is not None:
         named = pb.RewardSpec()
-        named.CopyFrom(registry.get_spec(obj.strip()))
+        named.CopyFrom(registered)
         return named  # validated when it was registered
     elif isinstance(obj, (str, os.PathLike)):
         obj = _read_text_or_file(obj)

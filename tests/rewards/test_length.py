@@ -230,3 +230,19 @@ def test_empty_responses_have_length_zero_everywhere():
     assert [a.components["length"] for a in rlvr.verify_batch(requests)] == [0.0, 0.0, 0.0]
     overlong = rlvr.verify({"verifier": "overlong", "response": "", "options": {"max_length": 10}})
     assert overlong.reward == 0.0 and overlong.status == pb.CORRECT
+
+
+def test_cosine_length_bad_request_in_a_group_harms_no_other_member():
+    requests = [
+        {"id": "ok", "group_id": "g", "response": WELL_FORMED, "response_tokens": 50, "reward_spec": COSINE},
+        {
+            "id": "bad",
+            "group_id": "g",
+            "response": WELL_FORMED,
+            "options": {"unit": "tokens"},
+            "reward_spec": COSINE,
+        },
+    ]
+    ok, bad = rlvr.verify_batch(requests)
+    assert ok.status == pb.CORRECT and ok.components["length"] == pytest.approx(1.5)
+    assert bad.status == pb.INVALID_REQUEST and "response_tokens" in bad.message

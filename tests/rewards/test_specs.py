@@ -58,15 +58,18 @@ def expected_proto() -> pb.RewardSpec:
         AS_DICT,
         json.dumps(AS_DICT),
         AS_YAML,
+        Spec(
+            "shaped",
+            [
+                Term("format", 1.0, "fmt", {"template": "think_answer"}),
+                Term("overlong", 0.5, options={"max_length": 100, "buffer": 20}),
+            ],
+        ),
         Spec("shaped", [Term("format", 1.0, "fmt", {"template": "think_answer"}), AS_DICT["terms"][1]]),
     ],
-    ids=["dict", "json", "yaml", "python"],
+    ids=["dict", "json", "yaml", "python", "python-with-a-dict-term"],
 )
 def test_every_form_builds_the_same_spec(form):
-    if isinstance(form, Spec):  # the second term given as a Term too
-        form = Spec(
-            form.name, [form.terms[0], Term("overlong", 0.5, options={"max_length": 100, "buffer": 20})]
-        )
     assert load_spec(form) == expected_proto()
 
 
