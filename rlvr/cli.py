@@ -112,6 +112,14 @@ def serve(
         int | None, typer.Option(help="Worker processes [RLVR_WORKERS; default CPU cores].")
     ] = None,
     memory_limit_mb: Annotated[int | None, typer.Option(help="Address-space limit per worker, MiB.")] = None,
+    slow_after: Annotated[
+        float | None,
+        typer.Option(help="Seconds before a running check is demoted and an extra worker started."),
+    ] = None,
+    burst_workers: Annotated[
+        int | None, typer.Option(help="Extra workers for demoted checks, at most.")
+    ] = None,
+    worker_nice: Annotated[int | None, typer.Option(help="Niceness of the workers (0..19).")] = None,
     max_queue: Annotated[int | None, typer.Option(help="Items in flight before RESOURCE_EXHAUSTED.")] = None,
     max_batch: Annotated[int | None, typer.Option(help="Requests per VerifyBatch.")] = None,
     stream_window: Annotated[int | None, typer.Option(help="Items in flight per VerifyStream.")] = None,

@@ -32,6 +32,9 @@ class ServerConfig:
     port: int = 50051
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     memory_limit_mb: int = 4096  # address-space limit of each worker process
+    slow_after: float = 0.25  # a check running longer is demoted (nice 19) and an extra worker started
+    burst_workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))  # cap on those extras
+    worker_nice: int = 5  # workers yield the CPU to the event loop, which runs the inline checks
     max_queue: int = 4096  # items admitted (queued + running) before RESOURCE_EXHAUSTED
     max_batch: int = 4096  # requests in one VerifyBatch
     stream_window: int = 256  # items of one VerifyStream in flight; more waits (flow control)
@@ -55,6 +58,11 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be a port number in 0..65535, got {getattr(self, name)}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (PEM files); got only one")
+        if self.burst_workers < 0 or self.slow_after <= 0 or not 0 <= self.worker_nice <= 19:
+            raise ConfigError(
+                f"need burst_workers >= 0, slow_after > 0 and worker_nice in 0..19; got "
+                f"{self.burst_workers}, {self.slow_after}, {self.worker_nice}"
+            )
         if self.grace_seconds < 0:
             raise ConfigError(f"grace_seconds must be >= 0, got {self.grace_seconds}")
 

@@ -52,12 +52,16 @@ class ServerMetrics:
         self.rejected = Counter("rlvr_rejected_items", "Items refused with RESOURCE_EXHAUSTED", registry=r)
         self._busy = Gauge("rlvr_pool_busy_workers", "Worker processes running a task", registry=r)
         self._waiting = Gauge("rlvr_pool_waiting_tasks", "Tasks waiting for a free worker", registry=r)
+        self._demotions = Gauge(
+            "rlvr_pool_demoted_tasks", "Checks demoted for running past slow_after", registry=r
+        )
         self._server: Any = None
 
     def watch_pool(self, pool: WorkerPool) -> None:
         """Report the pool's busy/waiting counts and count its worker restarts."""
         self._busy.set_function(lambda: pool.busy)
         self._waiting.set_function(lambda: pool.waiting)
+        self._demotions.set_function(lambda: pool.demotions)
         previous = pool.on_restart
 
         def on_restart(reason: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 # How often a thread waiting on a task or on a free worker looks at its `cancel` event.
 _CANCEL_POLL_SECONDS = 0.05
 _PRELOAD = ["rlvr.verifier_server.worker_preload"]
+_DEMOTED_NICE = 19
 
 
 class TaskTimeout(Exception):
@@ -39,9 +40,11 @@ class PoolClosed(RuntimeError):
 
 
 def _worker_main(
-    conn: Connection, memory_limit_bytes: int, imports: Sequence[str], sys_path: list[str]
+    conn: Connection, memory_limit_bytes: int, imports: Sequence[str], sys_path: list[str], nice: int
 ) -> None:
     os.setsid()  # own process group, so a timeout can kill everything the task started
+    if nice:
+        os.nice(nice)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # The fork server may have started before the parent extended sys.path or chose its plugins.
@@ -66,10 +69,13 @@ def _worker_main(
 
 
 class _Worker:
-    def __init__(self, ctx: Any, memory_limit_bytes: int, imports: Sequence[str]):
+    def __init__(self, ctx: Any, memory_limit_bytes: int, imports: Sequence[str], nice: int):
         self.conn, child = ctx.Pipe()
+        self.demoted = False
         self.process = ctx.Process(
-            target=_worker_main, args=(child, memory_limit_bytes, tuple(imports), list(sys.path)), daemon=True
+            target=_worker_main,
+            args=(child, memory_limit_bytes, tuple(imports), list(sys.path), nice),
+            daemon=True,
         )
         self.process.start()
         child.close()
@@ -77,6 +83,13 @@ class _Worker:
     @property
     def pid(self) -> int | None:
         return self.process.pid
+
+    def demote(self) -> None:
+        """Lowest CPU priority for the worker and everything in its process group."""
+        if self.process.pid is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PGRP, self.process.pid, _DEMOTED_NICE)
+        self.demoted = True
 
     def kill(self) -> None:
         pid = self.process.pid
@@ -96,9 +109,16 @@ class WorkerPool:
     whole group is killed with SIGKILL and a fresh worker takes its place, so no other task is harmed.
     `imports` are modules every worker imports at start (plugin verifiers registering themselves).
 
+    Slow tasks do not hold up fast ones (a multi-level feedback queue, as in OS schedulers): with
+    `slow_after` set, a task still running after that many seconds is demoted: its worker drops to
+    the lowest CPU priority (nice 19) and, while fewer than `burst` such extra workers exist, a fresh
+    worker is started so the tasks queued behind it start now, at normal priority. A demoted worker
+    is retired when its task ends. Workers run at niceness `nice` (the server's event loop, which
+    also runs the inline checks, stays ahead of them).
+
     Observability: `busy` and `waiting` count tasks running and tasks waiting for a worker;
     `restarts` counts replaced workers, and `on_restart(reason)` (reason: "timeout", "cancel",
-    "crash") is called after each replacement.
+    "crash") is called after each replacement; `demotions` counts demoted tasks.
     """
 
     def __init__(
@@ -107,9 +127,17 @@ class WorkerPool:
         memory_limit_mb: int = 4096,
         start_method: str = "forkserver",
         imports: Sequence[str] = (),
+        *,
+        slow_after: float | None = None,
+        burst: int = 0,
+        nice: int = 0,
     ):
         self.size = size or os.cpu_count() or 1
         self.imports = tuple(imports)
+        self.slow_after = slow_after
+        self.burst = burst
+        self._nice = nice
+        self._extra = 0  # workers started beyond `size` while demoted tasks run
         self._memory_limit = memory_limit_mb * 1024 * 1024
         self._ctx = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
@@ -122,6 +150,7 @@ class WorkerPool:
         self.busy = 0
         self.waiting = 0
         self.restarts = 0
+        self.demotions = 0
         self.on_restart: Callable[[str], None] | None = None
         for _ in range(self.size):
             self._idle.put(self._spawn())
@@ -133,20 +162,39 @@ class WorkerPool:
             return [w.pid for w in self._all if w.pid is not None]
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._ctx, self._memory_limit, self.imports)
+        worker = _Worker(self._ctx, self._memory_limit, self.imports, self._nice)
         with self._lock:
             self._all.add(worker)
         return worker
 
-    def _replace(self, worker: _Worker, reason: str) -> None:
+    def _discard(self, worker: _Worker) -> None:
+        """Kill `worker` and keep the pool at strength: `size` workers plus the extras still owed."""
         with self._lock:
             self._all.discard(worker)
-            self.restarts += 1
+            respawn = not self._closed
+            if worker.demoted and self._extra > 0:
+                self._extra -= 1  # its extra worker stays and takes its place
+                respawn = False
         worker.kill()
-        if not self._closed:
+        if respawn:
             self._idle.put(self._spawn())
+
+    def _replace(self, worker: _Worker, reason: str) -> None:
+        with self._lock:
+            self.restarts += 1
+        self._discard(worker)
         if self.on_restart is not None:
             self.on_restart(reason)
+
+    def _demote(self, worker: _Worker) -> None:
+        worker.demote()
+        with self._lock:
+            self.demotions += 1
+            extra = not self._closed and self._extra < self.burst
+            if extra:
+                self._extra += 1
+        if extra:
+            self._idle.put(self._spawn())
 
     def _acquire(self, cancel: threading.Event | None) -> _Worker:
         with self._lock:
@@ -205,11 +253,16 @@ class WorkerPool:
         except (OSError, ValueError) as exc:
             self._replace(worker, "crash")
             raise WorkerCrashed(f"could not reach worker: {exc}") from exc
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        demote_at = started + self.slow_after if self.slow_after is not None else None
         sentinel = worker.process.sentinel
         while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            slice_seconds = min(remaining, _CANCEL_POLL_SECONDS) if cancel is not None else remaining
+            now = time.monotonic()
+            wake = deadline if demote_at is None or worker.demoted else min(deadline, demote_at)
+            slice_seconds = max(0.0, wake - now)
+            if cancel is not None:
+                slice_seconds = min(slice_seconds, _CANCEL_POLL_SECONDS)
             try:
                 # The sentinel wakes us at once when the worker dies, not at the deadline.
                 ready = wait([worker.conn, sentinel], slice_seconds)
@@ -223,16 +276,22 @@ class WorkerPool:
                     code = worker.process.exitcode
                     self._replace(worker, "crash")
                     raise WorkerCrashed(f"worker died (exit code {code})") from None
-                self._idle.put(worker)
+                if worker.demoted:
+                    self._discard(worker)  # a fresh worker at normal priority takes its place
+                else:
+                    self._idle.put(worker)
                 if kind == "raise":
                     raise value
                 return value
             if cancel is not None and cancel.is_set():
                 self._replace(worker, "cancel")
                 raise TaskCancelled("cancelled by the caller")
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 self._replace(worker, "timeout")
                 raise TaskTimeout(f"no result within {timeout:g} s")
+            if demote_at is not None and not worker.demoted and now >= demote_at:
+                self._demote(worker)
 
     def close(self, drain_seconds: float = 0.0) -> None:
         """Stop accepting tasks, wait up to `drain_seconds` for running ones, then kill every worker.

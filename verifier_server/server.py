@@ -221,7 +221,14 @@ class VerifierServer:
         registry.list_verifiers()  # import the built-ins now, not during the first request
         self.metrics = ServerMetrics()
         self._own_pool = pool is None
-        self.pool = pool or WorkerPool(config.workers, config.memory_limit_mb, imports=config.plugins)
+        self.pool = pool or WorkerPool(
+            config.workers,
+            config.memory_limit_mb,
+            imports=config.plugins,
+            slow_after=config.slow_after,
+            burst=config.burst_workers,
+            nice=config.worker_nice,
+        )
         self.metrics.watch_pool(self.pool)
         self.dispatcher = Dispatcher(self.pool, config.max_queue, config.threads, self.metrics)
         self.health = health.aio.HealthServicer()

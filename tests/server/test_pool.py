@@ -12,7 +12,7 @@ from conftest import PLUGIN
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.core import run_check
-from rlvr.verifier_server.pool import PoolClosed, TaskCancelled, WorkerCrashed, WorkerPool
+from rlvr.verifier_server.pool import PoolClosed, TaskCancelled, TaskTimeout, WorkerCrashed, WorkerPool
 
 
 @pytest.fixture
@@ -92,3 +92,50 @@ def test_close_drains_running_tasks_then_refuses_new_ones(pool):
 def _slow_square(x: int) -> int:
     time.sleep(0.3)
     return x * x
+
+
+def test_a_slow_task_is_demoted_and_does_not_hold_up_the_tasks_behind_it(tmp_path):
+    pool = WorkerPool(1, memory_limit_mb=1024, slow_after=0.1, burst=1)
+    release = tmp_path / "release"
+    try:
+        slow_result: list[str] = []
+        slow = threading.Thread(
+            target=lambda: slow_result.append(pool.run(_wait_for, (str(release),), timeout=60))
+        )
+        slow.start()
+        while pool.demotions == 0:
+            time.sleep(0.01)
+        (demoted_pid,) = [pid for pid in pool.pids if _nice(pid) == 19]
+        # The single regular worker is busy with the slow task, yet this one runs at once on the extra.
+        assert pool.run(pow, (2, 5), timeout=30) == 32
+        assert slow.is_alive()
+        release.touch()
+        slow.join(30)
+        assert slow_result == ["released"]
+        # The demoted worker retired when its task ended: back to one worker, at normal priority.
+        assert len(pool.pids) == 1 and demoted_pid not in pool.pids
+        assert _nice(pool.pids[0]) == 0
+    finally:
+        pool.close()
+
+
+def test_demoted_task_still_gets_its_hard_deadline():
+    pool = WorkerPool(1, memory_limit_mb=1024, slow_after=0.05, burst=2)
+    try:
+        with pytest.raises(TaskTimeout):
+            pool.run(time.sleep, (60,), timeout=0.5)
+        assert pool.demotions == 1
+        assert len(pool.pids) == 1  # the extra replaced the killed worker; no leak beyond size
+        assert pool.run(pow, (3, 2), timeout=30) == 9
+    finally:
+        pool.close()
+
+
+def _nice(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+def _wait_for(path: str) -> str:
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return "released"
