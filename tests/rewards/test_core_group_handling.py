@@ -38,10 +38,11 @@ def test_group_term_at_another_position_still_sees_its_group_and_correctness():
     reason="core runs such members' group terms outside its try/except, so the error escapes verify_batch",
 )
 def test_failing_group_term_of_a_differently_shaped_spec_is_answered_not_raised():
-    broken = {"name": "c", "terms": [ACCURACY, OVERLONG, {"name": "length", "verifier": "cosine_length"}]}
+    in_tokens = {"name": "length", "verifier": "kimi_length", "options": {"unit": "tokens"}}
+    broken = {"name": "c", "terms": [ACCURACY, OVERLONG, in_tokens]}
     requests = [
         {"id": "1", "group_id": "g", "response": WELL_FORMED, "reward_spec": SHORT_SPEC},
-        {"id": "2", "group_id": "g", "response": WELL_FORMED, "reward_spec": broken},  # no max_length
+        {"id": "2", "group_id": "g", "response": WELL_FORMED, "reward_spec": broken},  # no response_tokens
     ]
     answers = rlvr.verify_batch(requests)
-    assert answers[1].status == pb.INVALID_REQUEST and "max_length" in answers[1].message
+    assert answers[1].status == pb.INVALID_REQUEST and "response_tokens" in answers[1].message
