@@ -1,0 +1,67 @@
+"""An env pointed at a running `rlvr serve` gives the same rewards as the in-process verifier."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import gymnasium
+import pytest
+
+from .helpers import math_answer
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_target() -> Iterator[str]:
+    port = _free_port()
+    command = [sys.executable, "-m", "rlvr.cli", "serve", "--port", str(port), "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    if process.poll() is not None:
+        pytest.fail(f"rlvr serve exited: {process.stderr.read().decode()[-2000:]}")
+    yield f"127.0.0.1:{port}"
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(30)
+
+
+def test_remote_rewards_equal_in_process_rewards(server_target):
+    kwargs = {"difficulty": 3, "format_weight": 0.1}
+    local = gymnasium.make("rlvr/WordProblems-v0", **kwargs)
+    remote = gymnasium.make("rlvr/WordProblems-v0", verifier=f"grpc://{server_target}", **kwargs)
+    for seed in range(3):
+        local.reset(seed=seed)
+        remote.reset(seed=seed)
+        answer = local.unwrapped.task.ground_truth
+        for completion in (math_answer(answer), f"\\boxed{{{answer}}}", math_answer("0.01"), ""):
+            mine, theirs = local.step(completion), remote.step(completion)
+            assert theirs[1] == pytest.approx(mine[1]) and theirs[4]["status"] == mine[4]["status"]
+            assert theirs[4]["components"] == mine[4]["components"]
+            local.reset(seed=seed)
+            remote.reset(seed=seed)
+    remote.close()
+
+
+def test_a_vector_env_sends_one_batch_to_the_server(server_target):
+    vec = gymnasium.make_vec(
+        "rlvr/Arithmetic-v0", num_envs=4, group_size=2, verifier=f"grpc://{server_target}"
+    )
+    vec.reset(seed=0)
+    _, rewards, terminated, _, _ = vec.step([math_answer(env.task.ground_truth) for env in vec.envs])
+    assert rewards.tolist() == [1.0] * 4 and terminated.all()
