@@ -39,10 +39,17 @@ def test_group_term_at_another_position_still_sees_its_group_and_correctness():
 )
 def test_failing_group_term_of_a_differently_shaped_spec_is_answered_not_raised():
     in_tokens = {"name": "length", "verifier": "kimi_length", "options": {"unit": "tokens"}}
-    broken = {"name": "c", "terms": [ACCURACY, OVERLONG, in_tokens]}
+    short_spec = {"name": "a", "terms": [ACCURACY, in_tokens]}
+    long_spec = {"name": "c", "terms": [ACCURACY, OVERLONG, in_tokens]}
     requests = [
-        {"id": "1", "group_id": "g", "response": WELL_FORMED, "reward_spec": SHORT_SPEC},
-        {"id": "2", "group_id": "g", "response": WELL_FORMED, "reward_spec": broken},  # no response_tokens
+        {
+            "id": "1",
+            "group_id": "g",
+            "response": WELL_FORMED,
+            "response_tokens": 9,
+            "reward_spec": short_spec,
+        },
+        {"id": "2", "group_id": "g", "response": WELL_FORMED, "reward_spec": long_spec},  # no response_tokens
     ]
     answers = rlvr.verify_batch(requests)
     assert answers[1].status == pb.INVALID_REQUEST and "response_tokens" in answers[1].message
