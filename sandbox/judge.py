@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from rlvr.sandbox.asserts import CallCheck, calls_from_script
 from rlvr.sandbox.backend import Backend
@@ -231,19 +231,32 @@ class _DriverJob:
         return json.dumps(job).encode()
 
 
-def _driver_job(case: pb.TestCase) -> _DriverJob:
-    from rlvr.verifier_server.messages import plain
+def _plain(value: struct_pb2.Value) -> Any:
+    """A protobuf Value as plain data; integral numbers below 2^53 as ints (protobuf keeps only doubles)."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "list_value":
+        return [_plain(v) for v in value.list_value.values]
+    if kind == "struct_value":
+        return {k: _plain(v) for k, v in value.struct_value.fields.items()}
+    if kind in ("string_value", "bool_value"):
+        return getattr(value, kind)
+    return None
 
+
+def _driver_job(case: pb.TestCase) -> _DriverJob:
     if case.WhichOneof("kind") == "call":
         call = case.call
-        args = plain(json_format.MessageToDict(call.args)) if call.HasField("args") else []
-        kwargs = plain(json_format.MessageToDict(call.kwargs)) if call.HasField("kwargs") else {}
+        args = [_plain(v) for v in call.args.values]
+        kwargs = {k: _plain(v) for k, v in call.kwargs.fields.items()}
         shown = ", ".join([describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()])
         check = CallCheck(
             function=call.function,
             args=args,
             kwargs=kwargs,
-            expected=plain(json_format.MessageToDict(call.expected)),
+            expected=_plain(call.expected),
             source=f"{call.function}({shown})",
             line=0,
         )

@@ -181,7 +181,7 @@ def _program_process(requests: int, replies: int) -> None:
             os._exit(0)
         reply: dict
         try:
-            target = namespace[message["name"]]
+            target = _resolve(namespace, message["name"])
             if message["op"] == "lookup":
                 reply = {"callable": True} if callable(target) else {"value": encode_value(target)}
             else:
@@ -194,6 +194,15 @@ def _program_process(requests: int, replies: int) -> None:
             reply = _raised(exc)
         _flush_program_output()
         _send(replies, reply)
+
+
+def _resolve(namespace: dict, name: str) -> Any:
+    """`f`, or `Solution.method` (LeetCode style: the class is instantiated without arguments)."""
+    first, *rest = name.split(".")
+    target = namespace[first]
+    for part in rest:
+        target = getattr(target() if isinstance(target, type) else target, part)
+    return target
 
 
 def _flush_program_output() -> None:
@@ -354,6 +363,7 @@ def _run_calls(program: _Program, calls: list) -> list:
 
 def _run_script(program: _Program, source: str) -> dict:
     import ast
+    import importlib
     import traceback
 
     namespace: dict[str, Any] = {"__name__": "__test__"}
@@ -368,6 +378,8 @@ def _run_script(program: _Program, source: str) -> dict:
                     namespace[name] = decode_value(reply["value"])
                 except ValueCodecError as exc:
                     raise program._fail(f"sent a malformed value ({exc})") from None
+            elif name in sys.stdlib_module_names:  # e.g. `math`, imported by the program, used by the test
+                namespace[name] = importlib.import_module(name)
         exec(compile(tree, "<test>", "exec"), namespace)
     except BaseException as exc:  # noqa: BLE001 - any way out but the normal one is a failure
         if program.broken is not None:

@@ -201,3 +201,22 @@ def test_a_sandbox_failure_is_a_sandbox_error_never_a_wrong_answer(backend):
     assert "cannot mount tmpfs" in results[1].message
     calls = [{"call": {"function": "add", "args": [1, 2], "expected": 3}}] * 2
     assert verdicts(ADD, "python", calls, FailingSecondRun(backend)) == ["OK", "SANDBOX_ERROR"]
+
+
+def test_call_tests_reach_methods_leetcode_style(backend):
+    program = "class Solution:\n    def twoSum(self, nums, target):\n        return [0, 1] if nums[0] + nums[1] == target else []\n"
+    tests = [{"call": {"function": "Solution.twoSum", "args": [[2, 7, 11], 9], "expected": [0, 1]}}]
+    assert verdicts(program, "python", tests, backend) == ["OK"]
+
+
+def test_script_tests_may_use_modules_the_program_imported(backend):
+    # HumanEval-style checks use `math` without importing it: the driver imports its own copy.
+    program = "import math\ndef root(x):\n    return math.sqrt(x)\n"
+    code = "for x in (1.0, 2.0):\n    assert math.isclose(root(x) ** 2, x)\n"
+    assert verdicts(program, "python", [{"script": {"code": code}}], backend) == ["OK"]
+
+
+def test_program_functions_never_shadow_what_the_test_defines(backend):
+    program = "def add(a, b):\n    return a - b\ndef expected(a, b):\n    return a - b\n"
+    code = "def expected(a, b):\n    return a + b\nassert add(5, 3) == expected(5, 3)\n"
+    assert verdicts(program, "python", [{"script": {"code": code}}], backend) == ["WRONG_ANSWER"]
