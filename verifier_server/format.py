@@ -20,6 +20,7 @@ _TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 _BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)
 _BOXED = "\\boxed{"
 _MAX_PATTERN_CHARS = 2000
+_MAX_PATTERN_SECONDS = 5.0  # the check runs inline, on the caller's thread
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class Format(Verifier):
     - `template`: "think_answer" (default) | "answer_only" | "boxed" | "custom" (with `tags`/`pattern`).
     - `tags`: list of tag names, in order (a structured template); `boxed`: also ask for a `\\boxed{}`.
     - `pattern`: a regex the whole response must match (all or nothing), run by the `regex` module
-      under `pattern_timeout` seconds (default 0.2): catastrophic backtracking answers TIMEOUT.
+      under `pattern_timeout` seconds (default 0.2, at most 5): catastrophic backtracking answers TIMEOUT.
     - `strict` (default true): reward 1 when every criterion holds, else 0. false: reward = the
       fraction of criteria met, status PARTIAL when some but not all hold.
     - `response_prefix`: text the prompt already holds before the response (e.g. "<think>\\n" when
@@ -175,7 +176,7 @@ class Format(Verifier):
         return self._score(check_template(text, template), strict)
 
     def _template(self, options: Options) -> tuple[str | None, Template]:
-        custom = "pattern" in options or "tags" in options
+        custom = any(key in options for key in ("pattern", "tags", "boxed"))
         choices = [*TEMPLATES, "custom"]
         chosen = get_option(
             options, "template", str, "custom" if custom else "think_answer", owner=self.name, choices=choices
@@ -183,12 +184,12 @@ class Format(Verifier):
         if chosen != "custom":
             if custom:
                 raise InvalidRequest(
-                    f"format: template {chosen!r} conflicts with 'pattern'/'tags'; give one of them"
+                    f"format: template {chosen!r} conflicts with 'pattern'/'tags'/'boxed'; give one of them"
                 )
             return None, TEMPLATES[chosen]
         if "pattern" in options:
-            if "tags" in options:
-                raise InvalidRequest("format: give either 'pattern' or 'tags', not both")
+            if "tags" in options or "boxed" in options:
+                raise InvalidRequest("format: give either 'pattern' or 'tags'/'boxed', not both")
             return get_option(options, "pattern", str, owner=self.name), Template()
         tags = get_option(options, "tags", list, [], owner=self.name)
         boxed = get_option(options, "boxed", bool, False, owner=self.name)
@@ -202,6 +203,10 @@ class Format(Verifier):
 
     def _check_pattern(self, text: str, pattern: str, options: Options) -> Outcome:
         timeout = get_option(options, "pattern_timeout", float, 0.2, owner=self.name)
+        if not 0 < timeout <= _MAX_PATTERN_SECONDS:
+            raise InvalidRequest(
+                f"format: option 'pattern_timeout' must be in (0, {_MAX_PATTERN_SECONDS:g}] seconds, got {timeout:g}"
+            )
         compiled = compile_pattern(pattern)
         try:
             matched = compiled.fullmatch(text, timeout=timeout)

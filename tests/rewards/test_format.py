@@ -111,6 +111,11 @@ def test_custom_tags_in_order_with_a_box_inside_the_last_tag():
     assert outside.status == pb.INCORRECT and "closed \\boxed{} in <final>" in outside.message
 
 
+def test_boxed_option_alone_is_the_boxed_template():
+    assert check("so \\boxed{3}", boxed=True).status == pb.CORRECT
+    assert check("so 3", boxed=True).status == pb.INCORRECT
+
+
 def test_structured_templates_count_their_criteria():
     assert len(check_template("", TEMPLATES["think_answer"])) == 6
     assert len(check_template("", TEMPLATES["answer_only"])) == 3
@@ -137,6 +142,10 @@ def test_catastrophic_backtracking_pattern_is_a_timeout_not_a_wrong_answer():
         ({"pattern": "a", "strict": False}, "all or nothing"),
         ({"template": "boxed", "pattern": "a"}, "conflicts"),
         ({"pattern": "a", "tags": ["a"]}, "either"),
+        ({"pattern": "a", "boxed": True}, "either"),
+        ({"template": "think_answer", "boxed": True}, "conflicts"),
+        ({"pattern": "a", "pattern_timeout": 60}, "(0, 5] seconds"),
+        ({"pattern": "a", "pattern_timeout": 0}, "(0, 5] seconds"),
         ({"template": "xml"}, "'think_answer'"),
         ({"template": "custom"}, "tags"),
         ({"tags": ["think", "think"]}, "distinct"),
