@@ -163,9 +163,24 @@ class TextVectorEnv(VectorEnv):
         return tuple(self._observations), rewards, terminated, truncated, stacked
 
     def _stack(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
+        """Per-env infos in Gymnasium's vector form: `info[key]` an array over envs, `info["_key"]` its mask.
+
+        Equivalent to folding `VectorEnv._add_info` over the envs, in one pass per key (that fold costs
+        ~20 µs per env and key, more than scoring a format check).
+        """
+        keys: dict[str, None] = {}
+        for info in infos:
+            keys.update(dict.fromkeys(info))
         out: dict[str, Any] = {}
-        for i, info in enumerate(infos):
-            out = self._add_info(out, info, i)
+        for key in keys:
+            mask = np.array([key in info for info in infos], dtype=bool)
+            values = [info.get(key) for info in infos]
+            present = [v for v, m in zip(values, mask) if m]
+            if all(isinstance(v, dict) for v in present):
+                out[key] = self._stack([v if m else {} for v, m in zip(values, mask)])
+            else:
+                out[key] = _column(values, mask, present)
+            out[f"_{key}"] = mask
         return out
 
     def render(self) -> tuple[Any, ...] | None:
@@ -185,3 +200,13 @@ def make_vector(
     `gymnasium.make_vec("rlvr/Arithmetic-v0", 8, group_size=4)` gives two GRPO groups of four.
     """
     return TextVectorEnv([functools.partial(env_factory, **env_kwargs)] * num_envs, group_size=group_size)
+
+
+def _column(values: list[Any], mask: np.ndarray, present: list[Any]) -> np.ndarray:
+    """One info key over the envs, typed like Gymnasium's: bool, int and float arrays, else objects."""
+    for kind, dtype, empty in ((bool, bool, False), (int, np.int64, 0), (float, np.float64, 0.0)):
+        if all(type(v) is kind for v in present):
+            return np.array([v if m else empty for v, m in zip(values, mask)], dtype=dtype)
+    column = np.empty(len(values), dtype=object)
+    column[:] = [v if m else None for v, m in zip(values, mask)]
+    return column

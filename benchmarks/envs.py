@@ -1,0 +1,189 @@
+"""Env overhead benchmark: reset+step against a direct `rlvr.verify` of the same request, and vector throughput.
+
+Run: `python benchmarks/envs.py` (options: --steps, --num-envs, --group-size). Prints one table.
+Target: the env adds at most 0.2 ms per step over the direct verify call (median).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import gymnasium
+
+import rlvr
+import rlvr.envs
+from rlvr.verifier.v1 import verifier_pb2 as pb
+
+ANSWER = "<think>Computing {}.</think>\n<answer>{}</answer>"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def completion_for(env, salt: str) -> str:
+    """A correct completion for the env's task. `salt` makes it unique, so no cache (the math
+    verifier's, or batch dedupe) serves one side of the comparison from the other's work."""
+    task = env.unwrapped.task
+    if task.metadata.get("tags"):  # FormatOnly: fill every asked section
+        return "".join(f"<{t}>{salt} \\boxed{{1}}</{t}>" for t in task.metadata["tags"])
+    return ANSWER.format(salt, task.ground_truth)
+
+
+def measure_env_overhead(env_id: str, steps: int) -> dict[str, float]:
+    """Median / p99 of (reset + step) and of a direct verify of the same request, interleaved."""
+    env = gymnasium.make(env_id)
+    raw = env.unwrapped
+    for i in range(20):  # warm the worker pool and imports
+        env.reset(seed=i)
+        env.step(completion_for(env, f"warm {i}"))
+    # The same tasks and equally long completions on both sides; the env side pays for drawing the task,
+    # building the request and the info; the direct side gets a ready request.
+    tasks = []
+    for i in range(steps):
+        env.reset(seed=i)
+        request = pb.VerifyRequest()
+        request.CopyFrom(raw._template)
+        request.id = "direct"
+        request.response = completion_for(env, f"b{i:05d}")
+        tasks.append(request)
+    env_times, verify_times = [], []
+    for i in range(steps):
+        # Alternate which side goes first: a verifier cache warmed by one side must not favour the other.
+        for side in ("env", "verify") if i % 2 else ("verify", "env"):
+            started = time.perf_counter()
+            if side == "env":
+                env.reset(seed=i)
+                env.step(completion_for(env, f"a{i:05d}"))
+                env_times.append(time.perf_counter() - started)
+            else:
+                rlvr.verify(tasks[i])
+                verify_times.append(time.perf_counter() - started)
+    env_med, verify_med = statistics.median(env_times), statistics.median(verify_times)
+    return {
+        "env_p50_ms": env_med * 1e3,
+        "env_p99_ms": percentile(env_times, 0.99) * 1e3,
+        "verify_p50_ms": verify_med * 1e3,
+        "verify_p99_ms": percentile(verify_times, 0.99) * 1e3,
+        "overhead_ms": (env_med - verify_med) * 1e3,
+    }
+
+
+def measure_vector(env_id: str, num_envs: int, group_size: int, steps: int) -> dict[str, float]:
+    """Completions/s of TextVectorEnv.step against one direct verify_batch of the same requests."""
+    vec = gymnasium.make_vec(env_id, num_envs=num_envs, group_size=group_size)
+    vec.reset(seed=0)
+
+    def completions(salt: str) -> list[str]:
+        return [ANSWER.format(f"{salt}{i}", env.task.ground_truth) for i, env in enumerate(vec.envs)]
+
+    for step in range(3):
+        vec.step(completions(f"warm{step}-"))
+    vec_time, batch_time = 0.0, 0.0
+    for step in range(steps):
+        actions = completions(f"a{step}-")
+        requests = []
+        for env, action in zip(vec.envs, completions(f"b{step}-")):
+            request = pb.VerifyRequest()
+            request.CopyFrom(env._template)
+            request.response = action
+            requests.append(request)
+        batch_time += timed(lambda requests=requests: rlvr.verify_batch(requests))
+        vec_time += timed(lambda actions=actions: vec.step(actions))
+    total = num_envs * steps
+    return {"vector_per_s": total / vec_time, "batch_per_s": total / batch_time}
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400, help="episodes per single-env measurement")
+    parser.add_argument("--num-envs", type=int, default=64)
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--vector-steps", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    single: list[tuple[str, Callable[[], dict[str, float]]]] = [
+        (
+            "rlvr/FormatOnly-v0 (format, inline)",
+            lambda: measure_env_overhead("rlvr/FormatOnly-v0", args.steps),
+        ),
+        ("rlvr/Arithmetic-v0 (math, worker)", lambda: measure_env_overhead("rlvr/Arithmetic-v0", args.steps)),
+        (
+            "rlvr/WordProblems-v0 (math, worker)",
+            lambda: measure_env_overhead("rlvr/WordProblems-v0", args.steps),
+        ),
+    ]
+    widths = [38, 12, 12, 12, 12, 14, 8]
+    print(f"reset+step vs direct rlvr.verify of the same request ({args.steps} episodes, interleaved)")
+    print(
+        row(["env", "env p50 ms", "env p99 ms", "verify p50", "verify p99", "overhead ms", "<=0.2?"], widths)
+    )
+    for name, run in single:
+        r = run()
+        cells = [
+            name,
+            f"{r['env_p50_ms']:.3f}",
+            f"{r['env_p99_ms']:.3f}",
+            f"{r['verify_p50_ms']:.3f}",
+            f"{r['verify_p99_ms']:.3f}",
+            f"{r['overhead_ms']:+.3f}",
+            "yes" if r["overhead_ms"] <= 0.2 else "NO",
+        ]
+        print(row(cells, widths))
+    print()
+    print(
+        f"TextVectorEnv.step vs one direct verify_batch ({args.num_envs} envs, groups of {args.group_size}, "
+        f"{args.vector_steps} steps)"
+    )
+    widths = [38, 16, 16, 8]
+    print(row(["env", "vector compl/s", "verify_batch/s", "ratio"], widths))
+    for env_id in ("rlvr/FormatOnly-v0", "rlvr/Arithmetic-v0"):
+        if env_id == "rlvr/FormatOnly-v0":
+            # FormatOnly answers need the asked tags: measured through its own completions below.
+            r = measure_vector_format(args.num_envs, args.group_size, args.vector_steps)
+        else:
+            r = measure_vector(env_id, args.num_envs, args.group_size, args.vector_steps)
+        ratio = r["vector_per_s"] / r["batch_per_s"]
+        print(row([env_id, f"{r['vector_per_s']:.0f}", f"{r['batch_per_s']:.0f}", f"{ratio:.2f}"], widths))
+
+
+def measure_vector_format(num_envs: int, group_size: int, steps: int) -> dict[str, float]:
+    vec = gymnasium.make_vec("rlvr/FormatOnly-v0", num_envs=num_envs, group_size=group_size, difficulty="all")
+    vec.reset(seed=0)
+
+    def completions(salt: str) -> list[str]:
+        return [completion_for(env, f"{salt}{i}") for i, env in enumerate(vec.envs)]
+
+    for step in range(3):
+        vec.step(completions(f"warm{step}-"))
+    vec_time, batch_time = 0.0, 0.0
+    for step in range(steps * 10):
+        actions = completions(f"a{step}-")
+        requests = []
+        for env, action in zip(vec.envs, completions(f"b{step}-")):
+            request = pb.VerifyRequest()
+            request.CopyFrom(env._template)
+            request.response = action
+            requests.append(request)
+        batch_time += timed(lambda requests=requests: rlvr.verify_batch(requests))
+        vec_time += timed(lambda actions=actions: vec.step(actions))
+    total = num_envs * steps * 10
+    return {"vector_per_s": total / vec_time, "batch_per_s": total / batch_time}
+
+
+if __name__ == "__main__":
+    main()
