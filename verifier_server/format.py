@@ -162,6 +162,8 @@ class Format(Verifier):
     def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
         prefix = get_option(options, "response_prefix", str, "", owner=self.name)
         max_chars = get_option(options, "max_chars", int, 1_000_000, owner=self.name)
+        if max_chars < 1:
+            raise InvalidRequest(f"format: option 'max_chars' must be ≥ 1, got {max_chars}")
         strict = get_option(options, "strict", bool, True, owner=self.name)
         text = prefix + request.response
         pattern, template = self._template(options)

@@ -191,10 +191,13 @@ class LanguageConsistency(Verifier):
     description = "DeepSeek-R1 language consistency: share of chain-of-thought words in the target language"
 
     def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
-        target = get_option(options, "language", str, "en", owner=self.name)
+        # Region and script subtags do not change the script: "zh-Hans", "en_US" -> "zh", "en".
+        target = re.split(r"[-_]", get_option(options, "language", str, "en", owner=self.name))[0].lower()
         source = get_option(options, "source", str, "think", owner=self.name, choices=("think", "response"))
         skip = get_option(options, "skip_code_and_math", bool, True, owner=self.name)
         max_chars = get_option(options, "max_chars", int, 100_000, owner=self.name)
+        if max_chars < 1:
+            raise InvalidRequest(f"language_consistency: option 'max_chars' must be ≥ 1, got {max_chars}")
         empty_reward = get_option(options, "empty_reward", float, 0.0, owner=self.name)
         text = chain_of_thought(request.response) if source == "think" else request.response
         measured = measure_language(text[:max_chars], target, skip_code_and_math=skip)

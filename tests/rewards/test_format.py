@@ -153,6 +153,7 @@ def test_catastrophic_backtracking_pattern_is_a_timeout_not_a_wrong_answer():
         ({"tags": "think"}, "must be a list"),
         ({"strict": "yes"}, "must be true or false"),
         ({"max_chars": 1.5}, "must be an integer"),
+        ({"max_chars": 0}, "must be ≥ 1"),
     ],
 )
 def test_bad_options_are_invalid_request_naming_the_problem(options, complaint):

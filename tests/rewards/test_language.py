@@ -27,6 +27,12 @@ def test_chinese_characters_count_one_unit_each_against_latin_words():
     assert check(response, language="en").reward == pytest.approx(2 / 6)
 
 
+def test_language_tags_with_region_or_script_use_the_primary_language():
+    response = "<think>我们计算</think>"
+    assert check(response, language="zh-Hans").reward == 1.0
+    assert check(response, language="ZH_cn").reward == 1.0
+
+
 def test_kana_is_japanese_not_chinese():
     text = "これは数学です"  # 5 kana, 2 Han
     assert measure_language(text, "ja").share == 1.0
@@ -114,6 +120,7 @@ def test_only_the_first_max_chars_are_judged():
         ({"language": "xx"}, "supported: ar"),
         ({"language": 5}, "must be text"),
         ({"source": "answer"}, "'think', 'response'"),
+        ({"max_chars": 0}, "must be ≥ 1"),
     ],
 )
 def test_bad_language_options_are_invalid_request(options, complaint):
