@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 from google.protobuf import json_format
@@ -56,7 +56,7 @@ class Spec:
         return load_spec(self)
 
 
-SpecLike = pb.RewardSpec | Spec | Mapping[str, Any] | str | os.PathLike
+SpecLike: TypeAlias = "pb.RewardSpec | Spec | Mapping[str, Any] | str | os.PathLike[str]"
 
 
 def load_spec(obj: SpecLike, *, check_verifiers: bool = True) -> pb.RewardSpec:
@@ -232,9 +232,10 @@ def get_option(
         if default is _MISSING:
             raise InvalidRequest(f"{owner}: option {key!r} is required ({_KIND_NAMES[kind]})")
         return default
-    value = options[key]
+    value: Any = options[key]
     accepted = (int, float) if kind is float else (kind,)
-    if isinstance(value, bool) is not (kind is bool) or not isinstance(value, accepted):
+    well_typed = isinstance(value, accepted) and isinstance(value, bool) is (kind is bool)
+    if not well_typed:
         raise InvalidRequest(f"{owner}: option {key!r} must be {_KIND_NAMES[kind]}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise InvalidRequest(f"{owner}: option {key!r} must be finite, got {value!r}")
