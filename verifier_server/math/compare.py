@@ -188,6 +188,8 @@ class _Context:
         places = self.ref_decimals
         if not self.config.rounded_reference or places is None or places < 1 or not ref.is_Rational:
             return otherwise
+        if self.cand_decimals is not None and self.cand_decimals < places:
+            return self.shortened(ref, cand, otherwise)
         if self.cand_decimals is not None and self.cand_decimals <= places:
             return otherwise
         try:
@@ -202,6 +204,19 @@ class _Context:
         if self.cand_decimals is not None and ref != 0 and difference / abs(ref) > sympy.Rational(1, 1000):
             return otherwise
         return Decision(True, f"answer rounds to the reference at {places} decimals")
+
+    def shortened(self, ref: sympy.Expr, cand: sympy.Expr, otherwise: Decision) -> Decision:
+        """3.1416 for a reference of 3.14159: a decimal answer with fewer places, but at least 4
+        significant digits, that the reference rounds to (half away from zero)."""
+        places = self.cand_decimals or 0
+        digits = len(str(abs(cand * 10**places)).lstrip("0"))
+        if digits < 4 or not ref.is_Rational:
+            return otherwise
+        scaled = abs(ref) * 10**places
+        rounded = sympy.floor(scaled + sympy.Rational(1, 2)) * (1 if ref >= 0 else -1)
+        if rounded == cand * 10**places:
+            return Decision(True, f"reference rounds to the answer at {places} decimals")
+        return otherwise
 
     def symbolic(self, ref: sympy.Expr, cand: sympy.Expr) -> Decision:
         try:

@@ -54,26 +54,8 @@ _NUMBER_RE = re.compile(
 _SPAN_GAP_RE = re.compile(r"^(?:\s|,|and|or)*$", re.IGNORECASE)
 _LAST_IS_RE = re.compile(r".*\b(?:is|are|equals|was|be)\b\s*:?\s*", re.DOTALL | re.IGNORECASE)
 _MATH_WORDS = frozenset(
-    [
-        "sqrt",
-        "sin",
-        "cos",
-        "tan",
-        "sec",
-        "csc",
-        "cot",
-        "log",
-        "exp",
-        "abs",
-        "pi",
-        "infinity",
-        "inf",
-        "infty",
-        "percent",
-        "pct",
-        "and",
-        "or",
-    ]
+    ["sqrt", "sin", "cos", "tan", "sec", "csc", "cot", "log", "exp", "abs", "pi", "infinity", "inf", "infty"]
+    + ["percent", "pct", "and", "or", "pmatrix", "bmatrix", "vmatrix", "matrix", "array", "cup", "cap"]
 )
 _PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}")
 
