@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
@@ -35,33 +35,68 @@ ENVIRONMENT = {  # the whole environment of a run: nothing is inherited from the
     "LANG": "C.UTF-8",
 }
 INIT_USER = "65534:65534"  # the container's idle init runs as `nobody`, never as a run's uid
+IDLE_PROCESSES = 2  # docker-init and its `sleep infinity`: all a container runs between runs
 # Each container runs its runs as its own uid from this range, which no host account uses: per-uid
 # kernel counters (RLIMIT_NPROC, inotify instances, mqueue bytes) of one container never touch another's.
 RUN_UID_RANGE = (1_000_000, 2_000_000_000)
 # Room the container keeps beyond `Limits.processes` for docker-init, its sleep and the cleanup exec,
 # so a fork bomb that filled its own quota cannot stop the cleanup from starting.
 PROCESS_HEADROOM = 8
-SHM_MB = 8  # /dev/shm is writable and wiped after every run like the work dir; kept small
+SHM_MB = 8  # /dev/shm is writable (and wiped like the work dir); kept small
 INSPECT_INTERVAL_SECONDS = 0.2  # how often a run whose output stays open is checked for having exited
 CLEANUP_TIMEOUT_SECONDS = 10.0
+READY = b"rlvr-sandbox-ready\n"  # the run script's last words before it becomes the command
 _FRAME_HEADER = struct.Struct(">BxxxL")  # docker's multiplexed stream: stream id, 3 pad bytes, length
 _DONE = b"rlvr-cleanup-done"
 
-# Runs as the run's uid with the exec's stdin = [tar of `files`][stdin]: unpacks the files, then
+# Shell functions of both scripts below. `wipe` empties every place a run can write (the work dir,
+# /dev/shm, POSIX message queues, SysV IPC) with shell builtins plus one `rm` when there is something.
+_WIPE = """\
+nonempty() {
+  for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    if [ -e "$f" ] || [ -L "$f" ]; then return 0; fi
+  done
+  return 1
+}
+wipe() {
+  for d in /work /dev/shm /dev/mqueue; do
+    if nonempty "$d"; then
+      chmod -R u+rwx "$d" 2>/dev/null
+      rm -rf "$d"/* "$d"/.[!.]* "$d"/..?* 2>/dev/null
+      if nonempty "$d"; then echo "cannot wipe $d" >&2; return 1; fi
+    fi
+  done
+  for t in shm msg sem; do
+    if { read -r _ && read -r _; } < "/proc/sysvipc/$t"; then ipcrm --all 2>/dev/null; break; fi
+  done
+  return 0
+}
+"""
+# Runs as the run's uid with the exec's stdin = [tar of `files`][stdin]: wipes what an earlier run left
+# (only files: the host saw no process of it left), unpacks the files, says READY on stdout, then
 # becomes the command under the per-run rlimits (prlimit execs it, so its exit status is docker's).
-_RUN_SCRIPT = """\
+# The command cannot fake READY: it starts after it, and its output follows it.
+_RUN_SCRIPT = (
+    _WIPE
+    + """\
 umask 022
+wipe || exit 125
 if [ "$1" -gt 0 ]; then head -c "$1" | tar -x -f - || exit 125; fi
 cpu=$2 nproc=$3 nofile=$4 fsize=$5
 shift 5
+printf 'rlvr-sandbox-ready\\n'
 exec prlimit --cpu="$cpu" --nproc="$nproc" --nofile="$nofile" --fsize="$fsize" --core=0 -- "$@"
 """
-# Also the run's uid, after every run. Kills all it left (`kill -1` reaches every process of the uid
-# but the caller) until the container's pids cgroup holds only the idle init and this script, writes the files to collect as a tar on stdout, wipes every writable place, and
-# reports the container's cgroup counters on stderr. Without the final marker the container is discarded.
-_CLEANUP_SCRIPT = """\
-pids=/sys/fs/cgroup/pids/pids.current
-[ -r "$pids" ] || pids=/sys/fs/cgroup/pids.current
+)
+# Also the run's uid, when a run left processes or files are to be collected. Kills all it left
+# (`kill -1` reaches every process of the uid but the caller) until the container's pids cgroup holds
+# only the idle init and this shell, writes the files to collect as a tar on stdout, wipes, and reports
+# the container's cgroup counters on stderr. Without the final marker the container is discarded.
+_CLEANUP_SCRIPT = (
+    _WIPE
+    + """\
+if [ -r /sys/fs/cgroup/pids.current ]; then v2=1; pids=/sys/fs/cgroup/pids.current
+else v2=; pids=/sys/fs/cgroup/pids/pids.current; fi
 i=0
 while :; do
   kill -KILL -1 2>/dev/null
@@ -76,20 +111,19 @@ if [ "$#" -gt 0 ]; then
   for f in "$@"; do if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s\\0' "$f"; fi; done \\
     | tar --null --no-recursion -T - -c -f - || exit 5
 fi
-chmod -R u+rwx /work /dev/shm 2>/dev/null
-find /work /dev/shm /dev/mqueue -mindepth 1 -delete 2>/dev/null
-ipcrm --all 2>/dev/null
-if [ -n "$(find /work /dev/shm -mindepth 1 -print -quit)" ]; then echo "work dir not wiped" >&2; exit 6; fi
-if [ -r /sys/fs/cgroup/memory.events ]; then
-  cpu_ns=$(($(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat) * 1000))
-  oom=$(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory.events)
+wipe || exit 6
+cpu_ns=-1 oom=-1
+if [ -n "$v2" ]; then
+  while read -r k v; do if [ "$k" = usage_usec ]; then cpu_ns=${v}000; fi; done < /sys/fs/cgroup/cpu.stat
+  while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < /sys/fs/cgroup/memory.events
 else
-  cpu_ns=$(cat /sys/fs/cgroup/cpuacct/cpuacct.usage)
-  oom=$(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control)
+  read -r cpu_ns < /sys/fs/cgroup/cpuacct/cpuacct.usage
+  while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < /sys/fs/cgroup/memory/memory.oom_control
 fi
-echo "cpu_ns=${cpu_ns:--1} oom_kills=${oom:--1}" >&2
+echo "cpu_ns=$cpu_ns oom_kills=$oom" >&2
 echo rlvr-cleanup-done >&2
 """
+)
 
 
 def _docker_module() -> Any:
@@ -119,20 +153,89 @@ class _ContainerShape:
         )
 
 
+@dataclass(frozen=True)
+class _Counters:
+    processes: int  # tasks in the container now
+    cpu_ns: int  # CPU the container used since it started
+    oom_kills: int  # OOM kills in the container since it started
+
+
+@dataclass(frozen=True)
+class _HostCgroup:
+    """The container's cgroup files, read directly when this process shares the engine's host."""
+
+    pids: Path
+    cpu: Path
+    memory: Path
+    v2: bool
+
+    @classmethod
+    def find(cls, container_id: str, init_pid: int) -> _HostCgroup | None:
+        """The cgroup of the container's init as seen from here, or None (another host or pid namespace)."""
+        try:
+            lines = Path(f"/proc/{init_pid}/cgroup").read_text().splitlines()
+        except OSError:
+            return None
+        v1: dict[str, Path] = {}
+        candidates = []
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            # The pid may name an unrelated process of ours when we are in another pid namespace.
+            if container_id not in path:
+                continue
+            if controllers == "":
+                base = Path(f"/sys/fs/cgroup{path}")
+                candidates.append(cls(base / "pids.current", base / "cpu.stat", base / "memory.events", True))
+            for controller in controllers.split(","):
+                v1[controller] = Path(f"/sys/fs/cgroup/{controllers}{path}")
+        if {"pids", "cpuacct", "memory"} <= v1.keys():
+            candidates.insert(
+                0,
+                cls(
+                    v1["pids"] / "pids.current",
+                    v1["cpuacct"] / "cpuacct.usage",
+                    v1["memory"] / "memory.oom_control",
+                    False,
+                ),
+            )
+        for candidate in candidates:
+            if candidate.pids.exists() and candidate.cpu.exists() and candidate.memory.exists():
+                return candidate
+        return None
+
+    def read(self) -> _Counters:
+        """The counters now; raises OSError when the container is gone."""
+        memory = dict(line.split() for line in self.memory.read_text().splitlines() if " " in line)
+        if self.v2:
+            cpu = dict(line.split() for line in self.cpu.read_text().splitlines())
+            cpu_ns = int(cpu["usage_usec"]) * 1000
+        else:
+            cpu_ns = int(self.cpu.read_text())
+        return _Counters(int(self.pids.read_text()), cpu_ns, int(memory.get("oom_kill", 0)))
+
+
 @dataclass
 class _Container:
     id: str
     uid: int
     shape: _ContainerShape
-    cpu_ns: int = 0  # the container's cgroup counters after its last cleanup
+    cgroup: _HostCgroup | None = None
+    cpu_ns: int = 0  # the cgroup counters at the end of the last run
     oom_kills: int = 0
+    broken: bool = False  # must not be reused: removed when checked back in
+
+    def usage_since_last(self, cpu_ns: int, oom_kills: int) -> tuple[float, int]:
+        """CPU seconds and OOM kills since the last call, from the container's running totals."""
+        used = (max(cpu_ns - self.cpu_ns, 0) / 1e9, max(oom_kills - self.oom_kills, 0))
+        self.cpu_ns, self.oom_kills = cpu_ns, oom_kills
+        return used
 
 
 @dataclass
 class _Stream:
-    """Demultiplexed, capped output of one exec; `end` says why reading stopped."""
+    """Demultiplexed output of one exec, each stream capped; `end` says why reading stopped."""
 
-    cap: int
+    caps: dict[int, int]
     out: dict[int, bytearray] = field(default_factory=lambda: {1: bytearray(), 2: bytearray()})
     truncated: dict[int, bool] = field(default_factory=lambda: {1: False, 2: False})
     end: str = ""  # "eof" | "deadline" | "output" | "exited"
@@ -141,12 +244,14 @@ class _Stream:
 class _Exec:
     """One started `docker exec`: its hijacked connection, stdin still to send, output read so far."""
 
-    def __init__(self, exec_id: str, sock: socket.socket, pending: bytes, stdin: bytes, cap: int) -> None:
+    def __init__(
+        self, exec_id: str, sock: socket.socket, pending: bytes, stdin: bytes, caps: dict[int, int]
+    ) -> None:
         self.exec_id = exec_id
         self.sock = sock
         self.buf = bytearray(pending)  # bytes after the HTTP head: the start of the frame stream
         self.stdin = memoryview(stdin)
-        self.stream = _Stream(cap)
+        self.stream = _Stream(caps)
         sock.setblocking(False)
         if not stdin:
             self._close_stdin()
@@ -157,7 +262,7 @@ class _Exec:
             self.sock.shutdown(socket.SHUT_WR)
 
     def pump(self, deadline: float, exited: Callable[[], bool] | None = None) -> _Stream:
-        """Send stdin and read output until EOF, `deadline` (monotonic s), a stream passing the cap,
+        """Send stdin and read output until EOF, `deadline` (monotonic s), a stream passing its cap,
         or `exited()` turning true (checked every INSPECT_INTERVAL_SECONDS)."""
         next_check = time.monotonic() + INSPECT_INTERVAL_SECONDS if exited is not None else math.inf
         while True:
@@ -212,7 +317,7 @@ class _Exec:
             out = self.stream.out.get(stream_id)
             if out is None:  # stdin echo (stream 0) never happens without a tty; ignore it
                 continue
-            room = self.stream.cap - len(out)
+            room = self.stream.caps[stream_id] - len(out)
             out += chunk[: max(room, 0)]
             if len(chunk) > room:
                 self.stream.truncated[stream_id] = True
@@ -257,10 +362,19 @@ class _Engine:
         hostname, _, port = self.host[len("http://") :].rstrip("/").rpartition(":")
         return socket.create_connection((hostname, int(port)))
 
-    def start_exec(self, container_id: str, argv: list[str], user: str, stdin: bytes, cap: int) -> _Exec:
-        """Create and start an exec of `argv` in the container; raises the SDK's errors or OSError."""
+    def start_exec(self, container: _Container, argv: list[str], stdin: bytes, caps: dict[int, int]) -> _Exec:
+        """Create and start an exec of `argv` as the container's run uid; raises SDK errors or OSError.
+
+        The SDK's own `exec_start(socket=True)` is not used: its HTTP response reader may already
+        have buffered the first output bytes past the headers, and they would be lost.
+        """
         exec_id = self.api.exec_create(
-            container_id, argv, stdin=True, user=user, workdir=WORKDIR, environment=ENVIRONMENT
+            container.id,
+            argv,
+            stdin=True,
+            user=f"{container.uid}:{container.uid}",
+            workdir=WORKDIR,
+            environment=ENVIRONMENT,
         )["Id"]
         body = json.dumps({"Detach": False, "Tty": False}).encode()
         head = (
@@ -286,7 +400,80 @@ class _Engine:
         except BaseException:
             sock.close()
             raise
-        return _Exec(exec_id, sock, rest, stdin, cap)
+        return _Exec(exec_id, sock, rest, stdin, caps)
+
+    def finished(self, exec_id: str, wait_seconds: float = 2.0) -> dict[str, Any] | None:
+        """The exec's final inspect, or None if it still runs after `wait_seconds`."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            info = self.api.exec_inspect(exec_id)
+            if not info["Running"]:
+                return info
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.005)
+
+
+@dataclass
+class _Cleanup:
+    ok: bool
+    files: dict[str, bytes] = field(default_factory=dict)
+    cpu_ns: int = -1  # the container's counters after the cleanup (-1: unknown)
+    oom_kills: int = -1
+    error: str = ""
+
+
+def _cleanup(engine: _Engine, container: _Container, collect: Sequence[str]) -> _Cleanup:
+    """Kill everything of the run's uid, read back `collect`, wipe, and read the cgroup counters.
+
+    `ok` is False (with `error`) when the container can no longer be trusted and must be discarded.
+    """
+    file_cap = container.shape.file_size_mb << 20
+    # A tar of regular files, each within RLIMIT_FSIZE, with a header block per file and the trailer.
+    caps = {1: len(collect) * (file_cap + 1024) + 20480, 2: 1 << 16}
+    started = engine.start_exec(container, ["/bin/sh", "-c", _CLEANUP_SCRIPT, "cleanup", *collect], b"", caps)
+    try:
+        stream = started.pump(time.monotonic() + CLEANUP_TIMEOUT_SECONDS)
+    finally:
+        started.close()
+    lines = bytes(stream.out[2]).decode(errors="replace").rstrip().splitlines()
+    if stream.end != "eof" or not lines or lines[-1] != _DONE.decode() or len(lines) < 2:
+        return _Cleanup(False, error=f"cleanup failed ({stream.end}): {lines[-3:]}")
+    counters = dict(item.split("=", 1) for item in lines[-2].split() if "=" in item)
+    files = _untar(bytes(stream.out[1]), file_cap) if collect else {}
+    return _Cleanup(True, files, int(counters.get("cpu_ns", -1)), int(counters.get("oom_kills", -1)))
+
+
+def _untar(data: bytes, file_cap: int) -> dict[str, bytes]:
+    """Regular files of a tar stream, each at most `file_cap` bytes."""
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        for member in archive:
+            if member.isfile() and member.size <= file_cap:
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    files[member.name] = extracted.read()
+    return files
+
+
+def _tar(files: Mapping[str, bytes]) -> bytes:
+    """A tar of `files` (relative paths, mode 0755) as the run script unpacks it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(_relative_path(name))
+            info.size, info.mode, info.mtime = len(content), 0o755, int(time.time())
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _relative_path(name: str) -> str:
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or str(path) in (".", ""):
+        raise ValueError(
+            f"sandbox file name {name!r} must be a relative path inside the work dir, without '..'"
+        )
+    return str(path)
 
 
 class _Pool:
@@ -306,29 +493,24 @@ class _Pool:
         self._reap_orphans()
 
     @contextlib.contextmanager
-    def checkout(self, shape: _ContainerShape) -> Iterator[tuple[_Container, Callable[[], None]]]:
-        """Yield a warm container of `shape` and a `discard()` to call when it must not be reused."""
+    def checkout(self, shape: _ContainerShape) -> Iterator[_Container]:
+        """A warm container of `shape`, started if needed; it is removed afterwards if marked broken."""
         container = self._take(shape)
-        discarded = False
-
-        def discard() -> None:
-            nonlocal discarded
-            discarded = True
-
         try:
             if container is None:
                 container = self._create(shape)
-            yield container, discard
+            yield container
         except BaseException:
-            discarded = True
+            if container is not None:
+                container.broken = True
             raise
         finally:
             with self.lock:
                 self.busy -= 1
-                if container is not None and not discarded:
+                if container is not None and not container.broken:
                     self.idle.append(container)
                 self.lock.notify()
-            if container is not None and discarded:
+            if container is not None and container.broken:
                 self._remove(container.id)
 
     def _take(self, shape: _ContainerShape) -> _Container | None:
@@ -366,7 +548,7 @@ class _Pool:
             security_opt=["no-new-privileges"],
             ipc_mode="private",
             shm_size=SHM_MB * mib,
-            init=True,  # docker-init reaps the orphans every run leaves behind
+            init=True,  # docker-init reaps the orphans runs leave behind
             auto_remove=True,
             log_config=types.LogConfig(type="none"),
             ulimits=[
@@ -394,7 +576,12 @@ class _Pool:
         container = _Container(created["Id"], uid, shape)
         try:
             self.engine.api.start(container.id)
-            _cleanup(self.engine, container, ())  # the baseline cgroup counters; proves the container works
+            init_pid = self.engine.api.inspect_container(container.id)["State"]["Pid"]
+            container.cgroup = _HostCgroup.find(container.id, init_pid)
+            first = _cleanup(self.engine, container, ())  # proves the container works; baseline counters
+            if not first.ok:
+                raise RuntimeError(f"new sandbox container {name} does not work: {first.error}")
+            container.usage_since_last(first.cpu_ns, first.oom_kills)
         except BaseException:
             self._remove(container.id)
             raise
@@ -432,81 +619,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@dataclass
-class _Cleanup:
-    ok: bool
-    files: dict[str, bytes]
-    cpu_ns: int = 0  # CPU used in the container since the previous cleanup
-    oom_kills: int = 0  # OOM kills in the container since the previous cleanup
-    error: str = ""
-
-
-def _cleanup(engine: _Engine, container: _Container, collect: Sequence[str]) -> _Cleanup:
-    """Kill everything of the run's uid, read back `collect`, wipe, and update the cgroup counters.
-
-    `ok` is False (with `error`) when the container can no longer be trusted and must be discarded.
-    """
-    file_cap = container.shape.file_size_mb << 20
-    started = engine.start_exec(
-        container.id,
-        ["/bin/sh", "-c", _CLEANUP_SCRIPT, "cleanup", *collect],
-        f"{container.uid}:{container.uid}",
-        b"",
-        cap=len(collect) * (file_cap + 1024) + 20480,  # a tar of regular files each within RLIMIT_FSIZE
-    )
-    try:
-        stream = started.pump(time.monotonic() + CLEANUP_TIMEOUT_SECONDS)
-    finally:
-        started.close()
-    stderr = bytes(stream.out[2])
-    if stream.end != "eof" or not stderr.rstrip().endswith(_DONE):
-        return _Cleanup(False, {}, error=f"cleanup failed ({stream.end}): {stderr[-300:]!r}")
-    counters = dict(
-        item.split("=", 1) for item in stderr.rstrip().splitlines()[-2].decode().split() if "=" in item
-    )
-    cpu_ns, oom_kills = int(counters.get("cpu_ns", -1)), int(counters.get("oom_kills", -1))
-    result = _Cleanup(
-        True,
-        _untar(bytes(stream.out[1]), file_cap) if collect else {},
-        max(cpu_ns - container.cpu_ns, 0) if cpu_ns >= 0 else 0,
-        max(oom_kills - container.oom_kills, 0) if oom_kills >= 0 else 0,
-    )
-    container.cpu_ns, container.oom_kills = max(cpu_ns, 0), max(oom_kills, 0)
-    return result
-
-
-def _untar(data: bytes, file_cap: int) -> dict[str, bytes]:
-    """Regular files of a tar stream, each at most `file_cap` bytes."""
-    files: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
-        for member in archive:
-            if member.isfile() and member.size <= file_cap:
-                extracted = archive.extractfile(member)
-                if extracted is not None:
-                    files[member.name] = extracted.read()
-    return files
-
-
-def _tar(files: Mapping[str, bytes]) -> bytes:
-    """A tar of `files` (relative paths, mode 0755) as the run script unpacks it."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, content in files.items():
-            info = tarfile.TarInfo(_relative_path(name))
-            info.size, info.mode, info.mtime = len(content), 0o755, int(time.time())
-            archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-def _relative_path(name: str) -> str:
-    path = PurePosixPath(name)
-    if not name or path.is_absolute() or ".." in path.parts or str(path) in (".", ""):
-        raise ValueError(
-            f"sandbox file name {name!r} must be a relative path inside the work dir, without '..'"
-        )
-    return str(path)
-
-
 class DockerBackend(Backend):
     """Runs each command by `docker exec` in a warm container of the locally built `rlvr-sandbox` image.
 
@@ -514,9 +626,11 @@ class DockerBackend(Backend):
     memory (no swap), pids and CPU limits, and a tmpfs work dir of `Limits.workdir_mb`; they are kept
     warm and reused (a `docker exec` costs a fraction of a `docker run`), one run at a time each. A run
     executes as the container's own non-root uid under per-run rlimits (CPU, processes, open files, file
-    size); afterwards a cleanup exec kills every process of that uid, reads back `collect`ed files and
-    wipes every writable place, so the next run starts from nothing. A container whose cleanup fails is
-    removed. Talks to the engine with the Docker SDK for Python (`pip install 'rlvr[docker]'`).
+    size). When it has ended, nothing of it may run on: if the container's cgroup (read from the host)
+    shows any process left, or files are to be collected, or the host cannot see the cgroup, a cleanup
+    exec kills every process of that uid, reads the files back and wipes; otherwise the next run's
+    script wipes the files before its command starts. A container whose cleanup fails is removed.
+    Talks to the engine with the Docker SDK for Python (`pip install 'rlvr[docker]'`).
     """
 
     name = "docker"
@@ -574,14 +688,15 @@ class DockerBackend(Backend):
     ) -> RunResult:
         """Run `command` in a warm container; see `Backend.run`. Wall time counts from the exec start.
 
-        A signal death is reported by Docker as exit status 128+n and mapped to `signal=n`.
+        Raises ValueError for a `files` or `collect` name that is not a relative path in the work
+        dir. A signal death is reported by Docker as exit status 128+n and mapped to `signal=n`.
         """
         payload = _tar(files) if files else b""
         collect = [_relative_path(name) for name in collect]
         try:
             pool = self._get_pool()
-            with pool.checkout(_ContainerShape.of(limits)) as (container, discard):
-                return self._run_in(pool.engine, container, discard, command, payload, stdin, limits, collect)
+            with pool.checkout(_ContainerShape.of(limits)) as container:
+                return self._run_in(pool.engine, container, command, payload, stdin, limits, collect)
         except SandboxUnavailable as e:
             return RunResult(exit_code=None, sandbox_error=str(e))
         except Exception as e:  # the engine or the container failed, not the program
@@ -592,7 +707,6 @@ class DockerBackend(Backend):
         self,
         engine: _Engine,
         container: _Container,
-        discard: Callable[[], None],
         command: list[str],
         payload: bytes,
         stdin: bytes,
@@ -600,21 +714,11 @@ class DockerBackend(Backend):
         collect: Sequence[str],
     ) -> RunResult:
         cpu_soft = max(1, math.ceil(limits.cpu_seconds))
-        argv = [
-            "/bin/sh",
-            "-c",
-            _RUN_SCRIPT,
-            "run",
-            str(len(payload)),
-            f"{cpu_soft}:{cpu_soft + 1}",
-            str(limits.processes),
-            str(limits.open_files),
-            str(limits.file_size_mb << 20),
-            *command,
-        ]
-        user = f"{container.uid}:{container.uid}"
+        argv = ["/bin/sh", "-c", _RUN_SCRIPT, "run", str(len(payload)), f"{cpu_soft}:{cpu_soft + 1}"]
+        argv += [str(limits.processes), str(limits.open_files), str(limits.file_size_mb << 20), *command]
+        caps = {1: limits.output_bytes + len(READY), 2: limits.output_bytes}
         started = time.monotonic()
-        running = engine.start_exec(container.id, argv, user, payload + stdin, limits.output_bytes)
+        running = engine.start_exec(container, argv, payload + stdin, caps)
 
         def exited() -> bool:
             return not engine.api.exec_inspect(running.exec_id)["Running"]
@@ -626,46 +730,57 @@ class DockerBackend(Backend):
             # Hanging up also when output is still coming: dockerd handles the container's exec exits
             # one by one, and an exec whose output nobody reads would hold up the cleanup's.
             running.close()
-        after = _cleanup(engine, container, collect)  # kills the run first when it is still going
-        if not after.ok:
-            discard()  # removing the container is then what kills the run
+        info = engine.finished(running.exec_id) if end == "eof" else None
+        cpu_seconds, oom_kills, files = self._settle(engine, container, info, collect)
+        stdout = bytes(stream.out[1])
+        if not stdout.startswith(READY):
+            container.broken = True
+            reason = bytes(stream.out[2][-500:]).decode(errors="replace")
+            return RunResult(exit_code=None, sandbox_error=f"sandbox setup failed ({end}): {reason}")
         if end in ("deadline", "output"):
             code: int | None = 128 + 9  # we killed it
-        else:
-            info = self._finished(engine, running.exec_id)
-            if info is None:
-                discard()
-                return RunResult(
-                    exit_code=None, sandbox_error=f"docker exec still runs after its kill; {after.error}"
-                )
-            if not info.get("Pid"):
-                return RunResult(
-                    exit_code=None, sandbox_error=f"docker exec never started: {bytes(stream.out[1])!r}"
-                )
+        elif info is not None or (info := engine.finished(running.exec_id)) is not None:
             code = info["ExitCode"]
+        else:
+            container.broken = True
+            return RunResult(exit_code=None, sandbox_error="docker exec still runs after its cleanup")
         signal = code - 128 if code is not None and 128 < code <= 128 + 64 else None
-        cpu = after.cpu_ns / 1e9
         return RunResult(
             exit_code=None if signal is not None else code,
             signal=signal,
-            stdout=bytes(stream.out[1]),
+            stdout=stdout[len(READY) :],
             stderr=bytes(stream.out[2]),
             stdout_truncated=stream.truncated[1],
             stderr_truncated=stream.truncated[2],
             wall_seconds=wall,
-            cpu_seconds=cpu,
-            timed_out=end == "deadline" or signal == 24 or (signal == 9 and cpu >= limits.cpu_seconds),
-            memory_exceeded=after.oom_kills > 0,
+            cpu_seconds=cpu_seconds,
+            timed_out=end == "deadline"
+            or signal == 24  # SIGXCPU: the soft RLIMIT_CPU
+            or (signal == 9 and cpu_seconds >= limits.cpu_seconds),
+            memory_exceeded=oom_kills > 0,
             output_exceeded=end == "output",
-            files=after.files,
+            files=files,
         )
 
     @staticmethod
-    def _finished(engine: _Engine, exec_id: str) -> dict[str, Any] | None:
-        """The exec's final inspect, or None if it still runs after a short wait."""
-        for _ in range(200):
-            info = engine.api.exec_inspect(exec_id)
-            if not info["Running"]:
-                return info
-            time.sleep(0.01)
-        return None
+    def _settle(
+        engine: _Engine, container: _Container, info: dict[str, Any] | None, collect: Sequence[str]
+    ) -> tuple[float, int, dict[str, bytes]]:
+        """Make sure nothing of the run runs on; its CPU seconds, OOM kills and collected files.
+
+        `info` is the run exec's final inspect when it ended by itself. Marks the container broken
+        when that cannot be ensured (it is then removed, which kills what is left).
+        """
+        if info is not None and not collect and container.cgroup is not None:
+            try:
+                now = container.cgroup.read()
+            except OSError:
+                container.broken = True
+                return 0.0, 0, {}
+            if now.processes <= IDLE_PROCESSES:
+                return (*container.usage_since_last(now.cpu_ns, now.oom_kills), {})
+        after = _cleanup(engine, container, collect)  # kills the run first when it is still going
+        if not after.ok:
+            container.broken = True
+            return 0.0, 0, {}
+        return (*container.usage_since_last(after.cpu_ns, after.oom_kills), after.files)

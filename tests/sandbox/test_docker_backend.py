@@ -8,12 +8,13 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from rlvr.sandbox import Limits, RunResult, SandboxUnavailable
+from rlvr.sandbox import Limits, RunResult, SandboxUnavailable, docker_backend
 from rlvr.sandbox import run as run_program
-from rlvr.sandbox.docker_backend import OWNER_LABEL, DockerBackend
+from rlvr.sandbox.docker_backend import OWNER_LABEL, READY, DockerBackend
 
 pytestmark = pytest.mark.docker
 
@@ -33,17 +34,38 @@ for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
 """
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[DockerBackend]:
-    chosen = DockerBackend(max_containers=2)
+def available(backend: DockerBackend) -> DockerBackend:
     try:
-        chosen.check()
+        backend.check()
     except SandboxUnavailable as e:
         if os.environ.get("RLVR_REQUIRE_DOCKER") == "1":
             pytest.fail(f"RLVR_REQUIRE_DOCKER=1 but the docker backend is unavailable: {e}")
         pytest.skip(f"docker backend unavailable: {e}")
+    return backend
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[DockerBackend]:
+    chosen = available(DockerBackend(max_containers=2))
     yield chosen
     chosen.close()
+
+
+@pytest.fixture(scope="module")
+def remote_like() -> Iterator[DockerBackend]:
+    """A backend that cannot read the containers' cgroups from the host, as with a remote engine, so
+    every run ends with the in-container cleanup exec."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(docker_backend._HostCgroup, "find", classmethod(lambda cls, container_id, pid: None))
+        chosen = available(DockerBackend(max_containers=1))
+        yield chosen
+        chosen.close()
+
+
+@pytest.fixture(params=["host-cgroup", "cleanup-exec"])
+def either(request: pytest.FixtureRequest) -> DockerBackend:
+    """Both ways a run is settled: host cgroup reads (local engine) and the cleanup exec."""
+    return request.getfixturevalue("sandbox" if request.param == "host-cgroup" else "remote_like")
 
 
 def py(sandbox: DockerBackend, code: str, stdin: bytes = b"", **limits: float) -> RunResult:
@@ -59,7 +81,8 @@ def leftovers(sandbox: DockerBackend) -> list[str]:
     return result.stdout.decode().splitlines()
 
 
-def test_python_hello_world_runs_with_stdin(sandbox: DockerBackend) -> None:
+def test_python_hello_world_runs_with_stdin(either: DockerBackend) -> None:
+    sandbox = either
     result = py(sandbox, "print('hello', input()[::-1])", stdin=b"dlrow\n")
     assert result.ok, result
     assert result.stdout == b"hello world\n"
@@ -86,7 +109,8 @@ def test_program_api_compiles_cpp_and_runs_each_stdin_on_docker(sandbox: DockerB
     assert [run.stdout for run in result.runs] == [b"42\n", b"-15\n"]
 
 
-def test_memory_limit_kills_and_reports_memory_exceeded(sandbox: DockerBackend) -> None:
+def test_memory_limit_kills_and_reports_memory_exceeded(either: DockerBackend) -> None:
+    sandbox = either
     result = py(sandbox, "x = bytearray(400 << 20); print('survived')")
     assert result.memory_exceeded and not result.ok
     assert result.signal == 9 and b"survived" not in result.stdout
@@ -243,25 +267,34 @@ def test_file_size_work_dir_and_open_file_limits_hold(sandbox: DockerBackend) ->
     assert result.stdout.split() == [b"EFBIG", b"ENOSPC", b"EMFILE"]
 
 
-def test_warm_container_is_reused_and_a_run_never_sees_the_previous_runs_files(
-    sandbox: DockerBackend,
+def test_warm_container_is_reused_and_a_run_never_sees_what_the_previous_run_left(
+    either: DockerBackend,
 ) -> None:
     code = """
-    import os
-    print(open('/proc/1/stat').read().split()[21], sorted(os.listdir('.')), sorted(os.listdir('/dev/shm')))
-    open('secret.txt', 'w').write('from the first run')
-    open('/dev/shm/shared', 'w').write('from the first run')
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    sysv = [len(open(f"/proc/sysvipc/{kind}").readlines()) - 1 for kind in ("shm", "msg", "sem")]
+    print(open("/proc/1/stat").read().split()[21], os.listdir("."), os.listdir("/dev/shm"),
+          os.listdir("/dev/mqueue"), sysv)
+    os.mkdir("locked")
+    open("locked/secret.txt", "w").write("from an earlier run")
+    os.chmod("locked", 0)
+    open(".hidden", "w").write("from an earlier run")
+    open("/dev/shm/shared", "w").write("from an earlier run")
+    assert libc.shmget(1234, 4096, 0o1600) >= 0 and libc.msgget(1234, 0o1600) >= 0  # IPC_CREAT | 0600
+    assert libc.mq_open(b"/queue", os.O_CREAT | os.O_RDWR, 0o600, None) >= 0
     """
-    first = py(sandbox, code)
-    second = py(sandbox, code)
+    first = py(either, code)
+    second = py(either, code)
     assert first.ok and second.ok, (first, second)
-    first_init, *first_listing = first.stdout.split(maxsplit=1)
-    second_init, *second_listing = second.stdout.split(maxsplit=1)
+    first_init, _ = first.stdout.split(maxsplit=1)
+    second_init, second_view = second.stdout.split(maxsplit=1)
     assert first_init == second_init  # the same container's pid 1: a warm exec, not a new container
-    assert second_listing == [b"[] []\n"]
+    assert second_view == b"[] [] [] [0, 0, 0]\n"
 
 
-def test_daemons_and_orphans_holding_the_pipes_do_not_outlive_the_run(sandbox: DockerBackend) -> None:
+def test_daemons_and_orphans_holding_the_pipes_do_not_outlive_the_run(either: DockerBackend) -> None:
+    sandbox = either
     daemon = "setsid sh -c 'sleep 600' </dev/null >/dev/null 2>&1 & (sleep 600 &) ; echo started"
     result = sandbox.run(["sh", "-c", daemon], limits=SMALL)
     # The orphan keeps stdout open: the run must still end when its main process exits.
@@ -317,3 +350,27 @@ def test_close_removes_the_backends_warm_containers(sandbox: DockerBackend) -> N
     )
     child = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert child.stdout == b"1 0\n", child.stderr
+
+
+def test_a_program_printing_the_ready_marker_gets_it_back_as_its_own_output(sandbox: DockerBackend) -> None:
+    result = py(sandbox, f"print({READY.decode()!r}, end='')")
+    assert result.ok and result.stdout == READY
+
+
+def test_files_too_big_for_the_work_dir_are_a_sandbox_error_not_a_program_failure(
+    sandbox: DockerBackend,
+) -> None:
+    result = sandbox.run(["true"], files={"big": b"x" * (SMALL.workdir_mb + 1 << 20)}, limits=SMALL)
+    assert result.sandbox_error and "setup failed" in result.sandbox_error and result.exit_code is None
+    assert py(sandbox, "print('next run fine')").stdout == b"next run fine\n"
+
+
+def test_unread_stdin_does_not_block_the_run(sandbox: DockerBackend) -> None:
+    result = py(sandbox, "print('ignored my stdin')", stdin=b"y\n" * (2 << 20))
+    assert result.ok and result.stdout == b"ignored my stdin\n"
+
+
+def test_concurrent_runs_from_threads_get_their_own_results(sandbox: DockerBackend) -> None:
+    with ThreadPoolExecutor(2) as threads:
+        results = list(threads.map(lambda i: py(sandbox, f"print({i} * {i})"), range(6)))
+    assert [r.stdout for r in results] == [f"{i * i}\n".encode() for i in range(6)]
