@@ -91,7 +91,8 @@ def _limit_verdict(result: RunResult) -> TestVerdict | None:
     if result.memory_exceeded:
         return TestVerdict("", pb.MEMORY_LIMIT, "memory limit exceeded")
     if result.timed_out:
-        return TestVerdict("", pb.TIME_LIMIT, f"time limit exceeded ({result.cpu_seconds:.2f} s CPU)")
+        used = f"{result.cpu_seconds:.2f} s CPU, {result.wall_seconds:.2f} s wall"
+        return TestVerdict("", pb.TIME_LIMIT, f"time limit exceeded ({used})")
     if result.output_exceeded:
         return TestVerdict("", pb.OUTPUT_LIMIT, "output limit exceeded")
     return None

@@ -100,7 +100,7 @@ def decode_value(text: str | bytes) -> Any:
     """Exact plain data from codec JSON text; raise ValueCodecError on anything else."""
     try:
         raw = json.loads(text)
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise ValueCodecError(f"not codec JSON: {exc}") from None
     return _decode(raw, 0)
 
@@ -243,8 +243,8 @@ def _program_exception(name: str, message: str) -> ProgramException:
     bases = (ProgramException,) if base is Exception else (base, ProgramException)
     try:
         return type(_short(name), bases, {})(message)
-    except TypeError:  # a builtin whose constructor wants more than a message
-        return type(_short(name), (ProgramException,), {})(message)
+    except (TypeError, ValueError):  # a builtin wanting more than a message, or an impossible name
+        return ProgramException(f"{_short(name)}: {message}")
 
 
 # Raised by the program, these end the test as if it had exited: test code may not catch them.
