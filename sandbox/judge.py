@@ -66,9 +66,13 @@ def as_test_case(test: TestLike) -> pb.TestCase:
         try:
             case = json_format.ParseDict(dict(test), pb.TestCase())
         except (json_format.ParseError, TypeError, ValueError) as exc:
-            raise InvalidTests(f"test {dict(test)!r} is not a rlvr.verifier.v1.TestCase: {exc}") from None
+            raise InvalidTests(
+                _bounded(f"test {dict(test)!r} is not a rlvr.verifier.v1.TestCase: {exc}")
+            ) from None
     if case.WhichOneof("kind") is None:
-        raise InvalidTests(f"test {json_format.MessageToDict(case)!r} has none of stdio, call or script")
+        raise InvalidTests(
+            _bounded(f"test {json_format.MessageToDict(case)!r} has none of stdio, call or script")
+        )
     if case.WhichOneof("kind") == "call" and not case.call.HasField("expected"):
         raise InvalidTests(f"call test of {case.call.function!r} has no expected value (use null for None)")
     return case

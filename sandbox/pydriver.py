@@ -2,7 +2,7 @@
 
 This file is standard-library only: the judge passes its source to `python3 -I -c` inside the sandbox
 (never as a file, so nothing a program writes to the work dir can replace it), and the host imports
-only `encode_value` / `decode_value` from it.
+only the value codec from it.
 
 Two processes run inside the sandbox, split *before* any secret exists:
 
@@ -48,9 +48,7 @@ def _encode(value: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise ValueCodecError(f"value nested deeper than {MAX_DEPTH} levels")
     kind = type(value)
-    if value is None or kind is bool or kind is int or kind is str:
-        return value
-    if kind is float:
+    if value is None or kind is bool or kind is int or kind is float or kind is str:
         return value
     if kind is list:
         return [_encode(v, depth + 1) for v in value]
