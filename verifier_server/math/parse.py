@@ -163,7 +163,7 @@ _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
 _TRAILING_RE = re.compile(r"(?:\s|[.,;:?]|\\[.,;!])+$")
 DECIMAL_COMMA_RE = re.compile(r"^-?\d+,(?!\d{3}$)\d+$|^-?0,\d+$")
 _SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
-_PLAIN_MIXED_RE = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_PLAIN_MIXED_RE = re.compile(r"^([-+]?)(\d{1,3}(?: \d{3})+|\d+)[ \t]+(\d+)[ \t]*/[ \t]*(\d+)$")
 _PERCENT_WORDS_RE = re.compile(r"\s*(?:\\%|%|\bpercent(?:age)?\b|\bpct\b)\s*$", re.IGNORECASE)
 _CURRENCY_RE = re.compile(r"^\s*(?:\\\$|\$|€|£|USD\b)\s*|\s*(?:\\\$|\$|€|£)\s*$")
 
@@ -196,9 +196,9 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
     mixed = _PLAIN_MIXED_RE.match(text) if config.mixed_numbers else None
     if mixed:
         sign, whole, num, den = mixed.groups()
-        value = _mixed(int(whole), int(num), int(den))
+        value = _mixed(int(whole.replace(" ", "")), int(num), int(den))
         if value is not None:
-            return Answer(-value if sign else value, text, unit, percent, decimals)
+            return Answer(-value if sign == "-" else value, text, unit, percent, decimals)
     tokens = tokenize(text)
     parser = _Parser(tokens, config, text)
     value, units = parser.parse_top()
