@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
@@ -95,6 +95,9 @@ DISTINCTIVE_WORDS: dict[str, frozenset[str]] = {
 # A sentence is taken for another Latin-script language when at least this many of its distinctive
 # function words point there, and more than point at the target.
 _MIN_VOTES = 2
+_LANGUAGE_OF_WORD = {word: lang for lang, words in DISTINCTIVE_WORDS.items() for word in words}
+# Scripts whose ranges above hold only letters (and Latin combining accents): no per-word check.
+_ALL_LETTERS = frozenset({"latin", "han", "hangul"})
 
 
 @dataclass
@@ -130,33 +133,29 @@ def measure_language(text: str, target: str, *, skip_code_and_math: bool = True)
     text = _MARKUP_TAG.sub(" ", text)
     counts: Counter[str] = Counter()
     for sentence in _SENTENCE_END.split(text):
-        latin_as = _latin_language(sentence, target) if "latin" in scripts else None
-        for script in _word_scripts(sentence):
-            if script == "latin":
-                counts[latin_as or ("latin" if "latin" not in scripts else target)] += 1
-            else:
+        words = list(_words(sentence))
+        latin_as = _latin_language(words, target) if "latin" in scripts else None
+        for script, word in words:
+            if script != "latin":
                 counts[target if script in scripts else script] += 1
+            elif len(word) > 1:  # one letter is a variable (x, n), not a word
+                counts[latin_as or (target if "latin" in scripts else "latin")] += 1
     return LanguageShare(target, counts)
 
 
-def _word_scripts(text: str) -> Iterator[str]:
-    """The script of each counted word of `text`."""
+def _words(text: str) -> Iterator[tuple[str, str]]:
+    """(script, word) for each word of `text` (one-letter Latin words included)."""
     for match in _WORD.finditer(text):
-        script, word = match.lastgroup, match.group()
-        if script == "latin" and len(word) == 1:
-            continue
-        # Blocks hold digits and punctuation of their script too (Arabic-Indic digits, dandas).
-        if any(unicodedata.category(c).startswith("L") for c in word):
-            yield script  # type: ignore[misc]
+        script, word = match.lastgroup or "", match.group()
+        # Some blocks hold digits and punctuation of their script too (Arabic-Indic digits, dandas).
+        if script in _ALL_LETTERS or any(unicodedata.category(c).startswith("L") for c in word):
+            yield script, word
 
 
-def _latin_language(sentence: str, target: str) -> str | None:
-    """The other Latin-script language this sentence is written in, or None (the target's, or unsure)."""
-    votes: Counter[str] = Counter()
-    for match in _WORD.finditer(sentence):
-        if match.lastgroup == "latin":
-            word = match.group().lower()
-            votes.update(lang for lang, words in DISTINCTIVE_WORDS.items() if word in words)
+def _latin_language(words: Sequence[tuple[str, str]], target: str) -> str | None:
+    """The other Latin-script language a sentence is written in, or None (the target's, or unsure)."""
+    votes = Counter(_LANGUAGE_OF_WORD.get(word.lower()) for script, word in words if script == "latin")
+    votes.pop(None, None)
     if not votes:
         return None
     best, count = votes.most_common(1)[0]
