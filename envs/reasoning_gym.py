@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 from rlvr.envs.base import EnvConfigError, StepResult, TextEnv
 from rlvr.envs.sources import DatasetSource
 from rlvr.envs.task import Task
 from rlvr.verifier.v1 import verifier_pb2 as pb
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("reasoning-gym")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+_VERSION = _package_version()
 
 
 class ReasoningGymEnv(TextEnv):
@@ -72,5 +83,5 @@ class ReasoningGymEnv(TextEnv):
             components={"accuracy": reward},
             message=f"reasoning-gym score {reward:g} for {found}",
             verifier="reasoning_gym",
-            verifier_version=getattr(__import__("reasoning_gym"), "__version__", ""),
+            verifier_version=_VERSION,
         )

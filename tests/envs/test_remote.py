@@ -26,7 +26,9 @@ def _free_port() -> int:
 def server_target() -> Iterator[str]:
     port = _free_port()
     command = [sys.executable, "-m", "rlvr.cli", "serve", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
