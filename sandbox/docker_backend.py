@@ -43,6 +43,8 @@ RUN_UID_RANGE = (1_000_000, 2_000_000_000)
 # so a fork bomb that filled its own quota cannot stop the cleanup from starting.
 PROCESS_HEADROOM = 8
 SHM_MB = 8  # /dev/shm is writable (and wiped like the work dir); kept small
+SHM_INODES = 1024
+INODES_PER_MB = 256  # of the work dir: 16384 files in the default 64 MiB
 INSPECT_INTERVAL_SECONDS = 0.2  # how often a run whose output stays open is checked for having exited
 CLEANUP_TIMEOUT_SECONDS = 10.0
 READY = b"rlvr-sandbox-ready\n"  # the run script's last words before it becomes the command
@@ -112,14 +114,14 @@ if [ "$#" -gt 0 ]; then
     | tar --null --no-recursion -T - -c -f - || exit 5
 fi
 wipe || exit 6
-cpu_ns=-1 oom=-1
+cpu_ns=-1 oom=-1 events=/sys/fs/cgroup/memory/memory.oom_control
 if [ -n "$v2" ]; then
+  events=/sys/fs/cgroup/memory.events
   while read -r k v; do if [ "$k" = usage_usec ]; then cpu_ns=${v}000; fi; done < /sys/fs/cgroup/cpu.stat
-  while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < /sys/fs/cgroup/memory.events
 else
   read -r cpu_ns < /sys/fs/cgroup/cpuacct/cpuacct.usage
-  while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < /sys/fs/cgroup/memory/memory.oom_control
 fi
+while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < "$events"
 echo "cpu_ns=$cpu_ns oom_kills=$oom" >&2
 echo rlvr-cleanup-done >&2
 """
@@ -535,11 +537,16 @@ class _Pool:
     def _create(self, shape: _ContainerShape) -> _Container:
         uid = random.randrange(*RUN_UID_RANGE)
         mib = 1 << 20
+        # Inodes are capped too: empty files cost no bytes of `size`, but kernel memory all the same.
+        inodes = shape.workdir_mb * INODES_PER_MB
         types = self.engine.types
         host_config = self.engine.api.create_host_config(
             network_mode="none",
             read_only=True,
-            tmpfs={WORKDIR: f"rw,exec,nosuid,nodev,size={shape.workdir_mb}m,mode=0700,uid={uid},gid={uid}"},
+            tmpfs={
+                WORKDIR: f"exec,nosuid,nodev,size={shape.workdir_mb}m,nr_inodes={inodes},uid={uid},gid={uid}",
+                "/dev/shm": f"rw,noexec,nosuid,nodev,size={SHM_MB}m,nr_inodes={SHM_INODES}",
+            },
             mem_limit=shape.memory_mb * mib,
             memswap_limit=shape.memory_mb * mib,
             pids_limit=shape.processes + PROCESS_HEADROOM,
@@ -547,7 +554,6 @@ class _Pool:
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             ipc_mode="private",
-            shm_size=SHM_MB * mib,
             init=True,  # docker-init reaps the orphans runs leave behind
             auto_remove=True,
             log_config=types.LogConfig(type="none"),

@@ -209,12 +209,13 @@ def test_runs_as_non_root_without_capabilities_or_new_privileges(sandbox: Docker
     code = """
     import os
     status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-    print(os.getuid(), os.getgid(), int(status["CapEff"], 16), int(status["CapBnd"], 16), status["NoNewPrivs"].strip())
+    caps = [int(status[name], 16) for name in ("CapEff", "CapPrm", "CapBnd")]
+    print(os.getuid(), os.getgid(), *caps, status["NoNewPrivs"].strip())
     """
     result = py(sandbox, code)
-    uid, gid, effective, bounding, no_new_privs = map(int, result.stdout.split())
+    uid, gid, effective, permitted, bounding, no_new_privs = map(int, result.stdout.split())
     assert uid != 0 and gid != 0
-    assert (effective, bounding, no_new_privs) == (0, 0, 1)
+    assert (effective, permitted, bounding, no_new_privs) == (0, 0, 0, 1)
 
 
 def test_environment_is_the_allowlist_only(sandbox: DockerBackend, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -226,12 +227,14 @@ def test_environment_is_the_allowlist_only(sandbox: DockerBackend, monkeypatch: 
 def test_files_go_in_with_mode_0755_and_only_regular_collected_files_come_back(
     sandbox: DockerBackend,
 ) -> None:
-    script = "cat data/in.txt > out.txt && echo more >> out.txt && mkdir dir && ln -s /etc/passwd link && stat -c %a run.sh"
+    script = (
+        "cat data/in.txt > out.txt; echo more >> out.txt; mkdir dir; ln -s /etc/passwd ln; stat -c%a $0"
+    )
     result = sandbox.run(
         ["./run.sh"],
         files={"run.sh": f"#!/bin/sh\n{script}\n".encode(), "data/in.txt": b"given\n"},
         limits=SMALL,
-        collect=["out.txt", "missing.txt", "dir", "link"],
+        collect=["out.txt", "missing.txt", "dir", "ln"],
     )
     assert result.ok, result
     assert result.stdout == b"755\n"
@@ -261,10 +264,16 @@ def test_file_size_work_dir_and_open_file_limits_hold(sandbox: DockerBackend) ->
         for i in range(10):
             with open(f"fill{i}", "wb") as f:
                 f.write(b"x" * (1 << 20))
+    def many_files():
+        for i in range(5000):
+            open(f"empty{i}", "w").close()
     print(attempt(big_file), attempt(fill_work_dir), attempt(lambda: [open("/dev/null") for _ in range(100)]))
+    for name in os.listdir("."):
+        os.remove(name)
+    print(attempt(many_files), len(os.listdir(".")))
     """
     result = py(sandbox, code, file_size_mb=2, workdir_mb=4, open_files=32)
-    assert result.stdout.split() == [b"EFBIG", b"ENOSPC", b"EMFILE"]
+    assert result.stdout.split() == [b"EFBIG", b"ENOSPC", b"EMFILE", b"ENOSPC", b"1023"]
 
 
 def test_warm_container_is_reused_and_a_run_never_sees_what_the_previous_run_left(
@@ -328,7 +337,8 @@ def owners_containers(sandbox: DockerBackend, pid: int) -> list[dict]:
 def test_containers_of_a_killed_owner_are_reaped_by_the_next_pool(sandbox: DockerBackend) -> None:
     crash = (
         "import os, signal; from rlvr.sandbox.docker_backend import DockerBackend; "
-        "b = DockerBackend(); assert b.run(['true']).ok; print(os.getpid(), flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+        "b = DockerBackend(); assert b.run(['true']).ok; print(os.getpid(), flush=True); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
     )
     child = subprocess.run([sys.executable, "-c", crash], capture_output=True, timeout=60)
     dead_pid = int(child.stdout)
