@@ -182,8 +182,8 @@ class LanguageConsistency(Verifier):
     Options: `language` (target code, default "en"), `source` ("think": the `<think>` part if any,
     else the whole response; "response": everything), `skip_code_and_math` (default true),
     `max_chars` (default 100,000: only that prefix is judged), `empty_reward` (default 0: a chain
-    of thought without words earns it). Status CORRECT when every word is in the target, PARTIAL
-    for a mix, INCORRECT when none is. A script-and-function-word heuristic: see docs/rewards.md.
+    of thought without words earns it). Status CORRECT when every word is in the target (reward 1),
+    PARTIAL for a mix, INCORRECT when none is (reward 0). A script-and-function-word heuristic: see docs/rewards.md.
     """
 
     name = "language_consistency"
@@ -202,12 +202,15 @@ class LanguageConsistency(Verifier):
         measured = measure_language(text[:max_chars], target, skip_code_and_math=skip)
         share = measured.share
         if share is None:
-            return Outcome(empty_reward, INCORRECT, f"no words to judge in the {source}")
+            return Outcome(empty_reward, _status(empty_reward), f"no words to judge in the {source}")
         others = ", ".join(f"{k} {v}" for k, v in measured.counts.most_common() if k != target)
         message = f"{share:.0%} of {measured.total} words in {target}" + (
             f" (others: {others})" if others else ""
         )
         if len(text) > max_chars:
             message += f"; judged the first {max_chars} of {len(text)} chars"
-        status = CORRECT if share == 1.0 else INCORRECT if share == 0.0 else PARTIAL
-        return Outcome(share, status, message)
+        return Outcome(share, _status(share), message)
+
+
+def _status(share: float) -> int:
+    return CORRECT if share >= 1.0 else INCORRECT if share <= 0.0 else PARTIAL

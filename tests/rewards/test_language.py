@@ -106,7 +106,8 @@ def test_source_response_judges_the_answer_too():
 def test_chain_of_thought_without_words_earns_empty_reward():
     answer = check("<think>12 + 30 = 42</think><answer>42</answer>")
     assert answer.status == pb.INCORRECT and answer.reward == 0.0 and "no words" in answer.message
-    assert check("", empty_reward=1.0).reward == 1.0
+    lenient = check("", empty_reward=1.0)
+    assert lenient.reward == 1.0 and lenient.status == pb.CORRECT
 
 
 def test_only_the_first_max_chars_are_judged():
