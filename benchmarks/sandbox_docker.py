@@ -6,11 +6,12 @@
 Cases (each the same tiny Python program, `print(1)`, unless named otherwise):
 - `docker run --rm` per run with the backend's lockdown flags (the baseline the backend avoids);
 - `docker exec` into a running container (the engine's floor for one exec; no limits, no cleanup);
-- `DockerBackend.run` warm: exec with rlimits, files in, capped output, then the cleanup exec;
+- `DockerBackend.run` warm: one exec with rlimits and capped output, then the host-side check that
+  nothing of the run is left (a cleanup exec only when something is);
 - `DockerBackend.run` of `true`, i.e. the backend's own overhead per run;
-- `DockerBackend.run` from 2 threads at once (throughput on 2 warm containers);
-- host `subprocess.run` without any sandbox (what isolation costs in total).
-`docker_rows()` returns the table for benchmarks/sandbox.py; run alone, this prints it.
+- runs/s from 2 threads at once: `docker run --rm` against the backend on 2 warm containers.
+`docker_rows()` returns these rows for benchmarks/sandbox.py (which adds the bare `subprocess.run`
+baseline); run alone, this prints them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from rlvr.sandbox import Limits, SandboxUnavailable
 from rlvr.sandbox.docker_backend import IMAGE, DockerBackend
 
-COLUMNS = ("docker case", "runs", "p50 ms", "p99 ms", "runs/s", "p50 vs docker run")
+COLUMNS = ("what", "p50 ms", "p99 ms", "ratio / rate")  # as in benchmarks/sandbox.py
 PROGRAM = "print(1)"
 LOCKDOWN = [
     "--network=none",
@@ -66,28 +66,29 @@ def _docker_run() -> None:
     )
 
 
-def _row(case: str, seconds: list[float], baseline_p50: float, wall: float | None = None) -> tuple[str, ...]:
+def _latency_row(case: str, seconds: list[float], baseline_p50: float) -> tuple[str, str, str, str]:
     ordered = sorted(seconds)
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    rate = len(seconds) / (wall if wall is not None else sum(seconds))
-    return (
-        case,
-        str(len(seconds)),
-        f"{p50 * 1e3:.0f}",
-        f"{p99 * 1e3:.0f}",
-        f"{rate:.1f}",
-        f"{p50 / baseline_p50:.2f}x",
-    )
+    ratio = "1.00x (baseline)" if p50 == baseline_p50 else f"{p50 / baseline_p50:.2f}x docker run"
+    return (case, f"{p50 * 1e3:.0f}", f"{p99 * 1e3:.0f}", ratio)
 
 
-def docker_rows(runs: int = 20) -> list[tuple[str, ...]]:
-    """The measured table (columns: COLUMNS), or one row saying why Docker could not be measured."""
+def _rate(action: Callable[[], object], runs: int, threads: int = 2) -> float:
+    """Calls per second of `action` run `runs` times from `threads` threads at once."""
+    with ThreadPoolExecutor(threads) as pool:
+        start = time.perf_counter()
+        list(pool.map(lambda _: action(), range(runs)))
+        return runs / (time.perf_counter() - start)
+
+
+def docker_rows(runs: int = 20) -> list[tuple[str, str, str, str]]:
+    """The measured rows (columns: COLUMNS), or one row saying why Docker could not be measured."""
     backend = DockerBackend(max_containers=2)
     try:
         backend.check()
     except SandboxUnavailable as e:
-        return [("docker: unavailable", "0", "-", "-", "-", str(e).split(";")[0])]
+        return [("docker", "unavailable", "", str(e).split(";")[0])]
     limits = Limits()
     command = ["python3", "-c", PROGRAM]
 
@@ -96,45 +97,42 @@ def docker_rows(runs: int = 20) -> list[tuple[str, ...]]:
         if not result.ok or result.stdout != b"1\n":
             raise RuntimeError(f"benchmark program failed: {result}")
 
-    container = (
-        subprocess.run(
-            ["docker", "run", "-d", "--rm", *LOCKDOWN, IMAGE, "sleep", "infinity"],
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .strip()
-    )
+    container = subprocess.run(
+        ["docker", "run", "-d", "--rm", *LOCKDOWN, IMAGE, "sleep", "infinity"],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     try:
-        warm()  # starts the warm container outside the timings, as a long-lived service would
+        _rate(warm, 2)  # starts both warm containers outside the timings, as a long-lived service would
         docker_run = _timed(_docker_run, runs)
-        baseline = statistics.median(docker_run)
         exec_cli = _timed(
             lambda: _check(
-                subprocess.run(["docker", "exec", container, "python3", "-c", PROGRAM], capture_output=True)
+                subprocess.run(
+                    ["docker", "exec", container.strip(), "python3", "-c", PROGRAM], capture_output=True
+                )
             ),
             runs,
         )
         backend_python = _timed(warm, runs)
         backend_true = _timed(lambda: backend.run(["true"], limits=limits), runs)
-        with ThreadPoolExecutor(2) as threads:
-            threads.submit(warm).result()  # the second warm container
-            start = time.perf_counter()
-            parallel = list(threads.map(lambda _: _timed(warm, 1)[0], range(2 * runs)))
-            parallel_wall = time.perf_counter() - start
-        host = _timed(
-            lambda: _check(subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True)), runs
-        )
+        docker_run_rate = _rate(_docker_run, runs)
+        backend_rate = _rate(warm, 2 * runs)
     finally:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", container.strip()], capture_output=True)
         backend.close()
+    baseline = statistics.median(docker_run)
     return [
-        _row("docker run --rm per run (baseline)", docker_run, baseline),
-        _row("docker exec CLI, warm container", exec_cli, baseline),
-        _row("DockerBackend.run, warm", backend_python, baseline),
-        _row("DockerBackend.run `true` (overhead)", backend_true, baseline),
-        _row("DockerBackend.run, 2 threads", parallel, baseline, parallel_wall),
-        _row("host subprocess, no sandbox", host, baseline),
+        _latency_row("docker run --rm per run", docker_run, baseline),
+        _latency_row("docker exec CLI, warm container", exec_cli, baseline),
+        _latency_row("docker backend, warm exec", backend_python, baseline),
+        _latency_row("docker backend, `true`", backend_true, baseline),
+        ("docker run --rm, 2 threads", "", "", f"{docker_run_rate:.1f} runs/s (baseline)"),
+        (
+            "docker backend, 2 threads",
+            "",
+            "",
+            f"{backend_rate:.1f} runs/s ({backend_rate / docker_run_rate:.1f}x)",
+        ),
     ]
 
 
