@@ -316,24 +316,20 @@ class _Proxy:
         return f"<program function {self._name}>"
 
 
-def _free_names(tree: Any) -> set[str]:
-    """Names the test code reads but never binds: the ones the program has to provide."""
-    import ast
+def _global_names(code: Any) -> set[str]:
+    """Every global (and attribute) name the compiled test code may read, builtins left out.
+
+    A superset of what the program must provide: names the test binds itself are rebound when it runs.
+    (Code objects, not `ast`, whose import would cost every run several milliseconds.)
+    """
     import builtins
 
-    loaded, bound = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return loaded - bound - set(dir(builtins))
+    names, stack = set(), [code]
+    while stack:
+        current = stack.pop()
+        names.update(current.co_names)
+        stack.extend(c for c in current.co_consts if type(c) is type(code))
+    return names - set(dir(builtins))
 
 
 def _error(kind: str, exc: BaseException | str, line: int | None = None) -> dict:
@@ -359,15 +355,23 @@ def _run_calls(program: _Program, calls: list) -> list:
     return results
 
 
+def _test_line(exc: BaseException) -> int | None:
+    """The line of the test code where `exc` passed last."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<test>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def _run_script(program: _Program, source: str) -> dict:
-    import ast
     import importlib
-    import traceback
 
     namespace: dict[str, Any] = {"__name__": "__test__"}
     try:
-        tree = ast.parse(source, "<test>")
-        for name in sorted(_free_names(tree)):
+        code = compile(source, "<test>", "exec")
+        for name in sorted(_global_names(code)):
             reply = program.ask({"op": "lookup", "name": name})
             if reply.get("callable") is True:
                 namespace[name] = _Proxy(program, name)
@@ -378,14 +382,11 @@ def _run_script(program: _Program, source: str) -> dict:
                     raise program._fail(f"sent a malformed value ({exc})") from None
             elif name in sys.stdlib_module_names:  # e.g. `math`, imported by the program, used by the test
                 namespace[name] = importlib.import_module(name)
-        exec(compile(tree, "<test>", "exec"), namespace)
+        exec(code, namespace)
     except BaseException as exc:  # noqa: BLE001 - any way out but the normal one is a failure
         if program.broken is not None:
             return {"passed": False, "error": _error(program.broken.kind, str(program.broken))}
-        line = next(
-            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == "<test>"),
-            None,
-        )
+        line = _test_line(exc)
         if isinstance(exc, ProgramException):
             return {"passed": False, "error": _error("raised", exc, line)}
         if isinstance(exc, AssertionError):
