@@ -437,6 +437,9 @@ def _to_set(value: Any) -> sympy.Set | None:
         if isinstance(value, IntervalValue):
             return sympy.Interval(value.left, value.right, value.left_open, value.right_open)
         if isinstance(value, Seq):
+            if value.kind == "list" and all(isinstance(v, Relation) for v in value.items):
+                parts = [_relation_set(v) for v in value.items]  # "x < -2 or x > 3"
+                return None if any(p is None for p in parts) else sympy.Union(*parts)
             if value.kind == "set":
                 return sympy.FiniteSet(*[_expr(v) for v in value.items])
             if value.kind == "tuple" and len(value.items) == 2 and (value.opener, value.closer) == ("(", ")"):

@@ -49,8 +49,9 @@ _MATH_SPAN_RE = re.compile(
 )
 _SENTENCE_END_RE = re.compile(r"(?<!\.)\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
 _NUMBER_RE = re.compile(
-    r"(?<![\w.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%)?(?![\w.]*[A-Za-z]\d)"
+    r"(?<![\w.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s+(?:million|billion|trillion)\b)?(?![\w.]*[A-Za-z]\d)"
 )
+_REASON_RE = re.compile(r",?\s+(?:because|since|which|as|so|when|given|where|for)\b", re.IGNORECASE)
 _SPAN_GAP_RE = re.compile(r"^(?:\s|,|and|or)*$", re.IGNORECASE)
 _LAST_IS_RE = re.compile(r".*\b(?:is|are|equals|was|be)\b\s*:?\s*", re.DOTALL | re.IGNORECASE)
 _MATH_WORDS = frozenset(
@@ -162,7 +163,8 @@ def _extract(text: str, config: ExtractConfig) -> Extraction | None:
             return Extraction(answer, "final-answer phrase")
     if config.last_expression:
         stripped = text.strip()
-        if stripped and not _has_prose(stripped) and len(stripped) <= 200:
+        whole = stripped and len(stripped) <= 200 and not _has_prose(stripped)
+        if whole and not _MATH_SPAN_RE.search(stripped):
             return Extraction(_unwrap(stripped), "whole response")
         spans = list(_MATH_SPAN_RE.finditer(text))
         numbers = list(_NUMBER_RE.finditer(text))
@@ -190,6 +192,8 @@ def _from_phrase(text: str) -> str | None:
     segment = text[matches[-1].end() :]
     end = _SENTENCE_END_RE.search(segment)
     segment = segment[: end.start()] if end else segment
+    reason = _REASON_RE.search(_MATH_SPAN_RE.sub(lambda m: " " * len(m.group(0)), segment))
+    segment = segment[: reason.start()] if reason else segment  # "7 because 3+4=7" -> "7"
     segment = segment.strip().strip("*").strip()
     if not segment:
         return None

@@ -164,6 +164,8 @@ _TRAILING_RE = re.compile(r"(?:\s|[.,;:?]|\\[.,;!])+$")
 DECIMAL_COMMA_RE = re.compile(r"^-?\d+,(?!\d{3}$)\d+$|^-?0,\d+$")
 _SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _PLAIN_MIXED_RE = re.compile(r"^([-+]?)(\d{1,3}(?: \d{3})+|\d+)[ \t]+(\d+)[ \t]*/[ \t]*(\d+)$")
+_SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
+_SCALE_WORDS_RE = re.compile(r"(\d)\s*(thousand|million|billion|trillion)\b", re.IGNORECASE)
 _PERCENT_WORDS_RE = re.compile(r"\s*(?:\\%|%|\bpercent(?:age)?\b|\bpct\b)\s*$", re.IGNORECASE)
 _CURRENCY_RE = re.compile(r"^\s*(?:\\\$|\$|€|£|USD\b)\s*|\s*(?:\\\$|\$|€|£)\s*$")
 
@@ -173,7 +175,9 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
     if len(text) > config.max_chars:
         raise ParseError(f"answer is {len(text)} characters long (limit {config.max_chars})", text[:80])
     source = text
-    text = clean(text)
+    text = _SCALE_WORDS_RE.sub(
+        lambda m: f"{m.group(1)} \\times 10^{{{_SCALES[m.group(2).lower()]}}}", clean(text)
+    )
     text = strip_trailing(text).lstrip("=:").strip()
     percent = False
     if _PERCENT_WORDS_RE.search(text):
