@@ -60,7 +60,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
     every request of the episode, for group-relative reward terms).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
     #: The verifier of the default reward spec's accuracy term.
     accuracy_verifier: ClassVar[str] = "math"
     default_system_prompt: ClassVar[str] = R1_SYSTEM_PROMPT
@@ -296,6 +296,7 @@ class MultiTurnEnv(TextEnv):
         if terminated or truncated:
             self._end_episode(info, success)
             return self._final_observation(), reward, terminated, truncated, info
+        assert message is not None
         self._messages.append({"role": "user", "content": message})
         observation: Observation = self._transcript() if self.observation_mode == "chat" else message
         return observation, reward, False, False, info

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.errors import InvalidRequest, RlvrError
 
-RewardSpecLike = pb.RewardSpec | Mapping[str, Any] | str | Any  # also specs.Spec and spec files
+RewardSpecLike: TypeAlias = "pb.RewardSpec | Mapping[str, Any] | str | Any"  # also specs.Spec and spec files
 
 #: DeepSeek-R1's instruction: reason inside <think>, answer inside <answer>.
 R1_SYSTEM_PROMPT = (

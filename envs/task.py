@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from google.protobuf import json_format
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
-TestLike = pb.TestCase | Mapping[str, Any]
+TestLike: TypeAlias = "pb.TestCase | Mapping[str, Any]"
 
 
 def to_test(test: TestLike) -> pb.TestCase:

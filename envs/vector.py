@@ -177,7 +177,7 @@ class TextVectorEnv(VectorEnv):
             values = [info.get(key) for info in infos]
             present = [v for v, m in zip(values, mask) if m]
             if all(isinstance(v, dict) for v in present):
-                out[key] = self._stack([v if m else {} for v, m in zip(values, mask)])
+                out[key] = self._stack([v if m else {} for v, m in zip(values, mask)])  # type: ignore[misc]
             else:
                 out[key] = _column(values, mask, present)
             out[f"_{key}"] = mask

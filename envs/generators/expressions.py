@@ -93,9 +93,8 @@ def _grow(rng: np.random.Generator, operands: int, ops: str, leaf, exact_divisio
         if right.value == 0:
             return None
         if exact_division:
-            quotient = leaf(rng).value
-            left = literal(quotient * right.value)
-            return Expr(left.value / right.value, "/", left, right)
+            dividend = literal(leaf(rng).value * right.value)
+            return Expr(dividend.value / right.value, "/", dividend, right)
     left = _grow(rng, split, ops, leaf, exact_division)
     if left is None:
         return None
