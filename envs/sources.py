@@ -101,8 +101,10 @@ class GeneratorSource(TaskSource):
         return np.arange(position, self.size, len(self.levels))
 
     def get(self, key: TaskKey, rng: np.random.Generator) -> Task:
-        if self.size is None or key.index is None:
+        if self.size is None:
             return self.generator.generate(rng, key.level)
+        if key.index is None:  # a level asked of a fixed pool: one of the pool's tasks at that level
+            key = TaskKey(key.level, int(rng.choice(self.indices_at(key.level))))
         if key.index not in self._pool:
             pool_rng = np.random.default_rng([self.pool_seed, key.index])
             self._pool[key.index] = self.generator.generate(pool_rng, self.level_of(key.index))

@@ -141,6 +141,14 @@ def test_env_with_a_prioritized_pool_records_outcomes_and_returns_to_failed_task
     ]
 
 
+def test_a_fixed_pool_answers_a_difficulty_with_one_of_its_own_tasks():
+    env = gymnasium.make("rlvr/Units-v0", difficulty=[1, 2], num_tasks=6).unwrapped
+    pool = {env.reset(options={"task_index": i})[1]["task_id"]: env.source.level_of(i) for i in range(6)}
+    for seed in range(5):
+        _, info = env.reset(seed=seed, options={"difficulty": 2})
+        assert pool[info["task_id"]] == 2
+
+
 def test_curriculum_env_starts_easy_and_climbs_when_solved():
     env = gymnasium.make("rlvr/Fractions-v0", sampler=CurriculumSampler(threshold=1.0, window=2)).unwrapped
     assert env.source.levels == (1, 2, 3, 4, 5)
