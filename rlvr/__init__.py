@@ -13,18 +13,23 @@ from rlvr.verifier.v1.verifier_pb2 import (
     VerifyResponse,
 )
 from rlvr.verifier_server import InvalidRequest, list_verifiers, verify, verify_batch
+from rlvr.verifier_server.specs import Spec, Term, dump_spec, load_spec
 from rlvr.version import __version__
 
 __all__ = [
     "InvalidRequest",
     "RewardSpec",
     "RewardTerm",
+    "Spec",
     "Status",
+    "Term",
     "Verdict",
     "VerifyRequest",
     "VerifyResponse",
     "__version__",
+    "dump_spec",
     "list_verifiers",
+    "load_spec",
     "verify",
     "verify_batch",
 ]

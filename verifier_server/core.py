@@ -209,37 +209,37 @@ def run_check(verifier_name: str, request_bytes: bytes, options: dict[str, Any])
 
 
 def _run_group_terms(items: Sequence[_Item]) -> None:
-    groups: dict[tuple[str, int], list[_Item]] = {}
+    """Run each group term once per group: the members sharing a `group_id` and that term."""
+    calls: dict[tuple[str, str, str], list[tuple[_Item, int]]] = {}
     for number, item in enumerate(items):
-        key = (item.request.group_id, -1) if item.request.group_id else ("", number)
-        groups.setdefault(key, []).append(item)
-    for members in groups.values():
-        positions = [
-            p for p, term in enumerate(members[0].terms) if isinstance(term.verifier, registry.GroupVerifier)
-        ]
-        for position in positions:
-            verifier = members[0].terms[position].verifier
-            sharing = [
-                m for m in members if position < len(m.terms) and m.terms[position].verifier is verifier
-            ]
-            correct = [_is_correct(m.outcomes[0]) if position > 0 else None for m in sharing]
-            started = time.perf_counter()
-            try:
-                outcomes = verifier.check_group(
-                    [m.request for m in sharing], [m.terms[position].options for m in sharing], correct
+        group = item.request.group_id or f"\0{number}"  # no group id: a group of one
+        for position, term in enumerate(item.terms):
+            if isinstance(term.verifier, registry.GroupVerifier):
+                calls.setdefault((group, term.name, term.verifier.name), []).append((item, position))
+    for members in calls.values():
+        first, first_position = members[0]
+        verifier = first.terms[first_position].verifier
+        assert isinstance(verifier, registry.GroupVerifier)
+        correct = [_is_correct(item.outcomes[0]) if position > 0 else None for item, position in members]
+        started = time.perf_counter()
+        try:
+            outcomes = verifier.check_group(
+                [item.request for item, _ in members],
+                [item.terms[position].options for item, position in members],
+                correct,
+            )
+            if len(outcomes) != len(members):
+                raise RuntimeError(
+                    f"check_group returned {len(outcomes)} outcomes for {len(members)} requests"
                 )
-            except InvalidRequest as exc:
-                outcomes = [Outcome.invalid(str(exc))] * len(sharing)
-            except Exception as exc:  # noqa: BLE001
-                outcomes = [Outcome.error(f"{verifier.name}: {type(exc).__name__}: {exc}")] * len(sharing)
-            elapsed = (time.perf_counter() - started) / len(sharing)
-            for member, outcome in zip(sharing, outcomes):
-                member.outcomes[position] = outcome
-                member.elapsed += elapsed
-        for member in members:  # members whose spec differs from the first member's: run alone
-            for position, term in enumerate(member.terms):
-                if member.outcomes[position] is None:
-                    member.outcomes[position] = term.verifier.check(member.request, term.options)
+        except InvalidRequest as exc:
+            outcomes = [Outcome.invalid(str(exc)) for _ in members]
+        except Exception as exc:  # noqa: BLE001 - a verifier bug must become an ERROR answer, not a crash
+            outcomes = [Outcome.error(f"{verifier.name}: {type(exc).__name__}: {exc}") for _ in members]
+        elapsed = (time.perf_counter() - started) / len(members)
+        for (item, position), outcome in zip(members, outcomes):
+            item.outcomes[position] = outcome
+            item.elapsed += elapsed
 
 
 def _is_correct(outcome: Outcome | None) -> bool | None:

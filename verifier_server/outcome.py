@@ -19,7 +19,7 @@ UNKNOWN_STATUSES = frozenset({TIMEOUT, ERROR, INVALID_REQUEST})
 
 @dataclass
 class Outcome:
-    """A verifier's decision: reward in [-1, 1] (verifier-specific), a `pb.Status`, and how it decided.
+    """A verifier's decision: a reward (scale set by the verifier, usually [0, 1]), a `pb.Status`, and how.
 
     `components` holds sub-scores a verifier wants reported (e.g. "tests_passed"); `test_results`
     holds per-test verdicts of the code verifier. Outcomes cross process boundaries, so they stay

@@ -178,7 +178,7 @@ def _term_from_dict(raw: Any, where: str, check_verifiers: bool, first: bool) ->
             found = registry.get_verifier(verifier)
         except UnknownVerifier as exc:
             raise InvalidRewardSpec(f"{where}: {exc}", verifier) from None
-        if first and getattr(found, "needs_correctness", False):
+        if first and isinstance(found, registry.GroupVerifier) and found.needs_correctness:
             raise InvalidRewardSpec(
                 f"{where}: {verifier!r} shapes by correctness, so it cannot be the first term; "
                 "put an accuracy term (e.g. math) first, with weight 0 if it should not add reward",

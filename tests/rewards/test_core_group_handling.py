@@ -1,12 +1,9 @@
-"""Known gaps in core._run_group_terms, pinned so the fix is noticed (strict xfail turns green into red)."""
+"""Group terms see their whole group whatever their position in each member's spec, and never raise."""
 
 from __future__ import annotations
 
-import pytest
-
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import InvalidRequest
 
 from .conftest import WELL_FORMED
 
@@ -15,11 +12,6 @@ SHORT_SPEC = {"name": "a", "terms": [ACCURACY, {"name": "length", "verifier": "k
 OVERLONG = {"name": "overlong", "verifier": "overlong", "options": {"max_length": 1000}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core groups group terms by their position in the first member's spec; other members run "
-    "alone with correct=None (see the rewards report)",
-)
 def test_group_term_at_another_position_still_sees_its_group_and_correctness():
     long_spec = {"name": "b", "terms": [ACCURACY, OVERLONG, {"name": "length", "verifier": "kimi_length"}]}
     requests = [
@@ -32,11 +24,6 @@ def test_group_term_at_another_position_still_sees_its_group_and_correctness():
     assert [a.components["length"] for a in answers] == [0.5, 0.0, -0.5]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidRequest,
-    reason="core runs such members' group terms outside its try/except, so the error escapes verify_batch",
-)
 def test_failing_group_term_of_a_differently_shaped_spec_is_answered_not_raised():
     in_tokens = {"name": "length", "verifier": "kimi_length", "options": {"unit": "tokens"}}
     short_spec = {"name": "a", "terms": [ACCURACY, in_tokens]}
