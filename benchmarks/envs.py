@@ -15,7 +15,6 @@ import gymnasium
 
 import rlvr
 import rlvr.envs
-from rlvr.verifier.v1 import verifier_pb2 as pb
 
 ANSWER = "<think>Computing {}.</think>\n<answer>{}</answer>"
 
@@ -46,11 +45,7 @@ def measure_env_overhead(env_id: str, steps: int) -> dict[str, float]:
     tasks = []
     for i in range(steps):
         env.reset(seed=i)
-        request = pb.VerifyRequest()
-        request.CopyFrom(raw._template)
-        request.id = "direct"
-        request.response = completion_for(env, f"b{i:05d}")
-        tasks.append(request)
+        tasks.append(raw.prepare_step(completion_for(env, f"b{i:05d}")))
     env_times, verify_times = [], []
     for i in range(steps):
         # Alternate which side goes first: a verifier cache warmed by one side must not favour the other.
@@ -86,12 +81,7 @@ def measure_vector(env_id: str, num_envs: int, group_size: int, steps: int) -> d
     vec_time, batch_time = 0.0, 0.0
     for step in range(steps):
         actions = completions(f"a{step}-")
-        requests = []
-        for env, action in zip(vec.envs, completions(f"b{step}-")):
-            request = pb.VerifyRequest()
-            request.CopyFrom(env._template)
-            request.response = action
-            requests.append(request)
+        requests = [env.prepare_step(action) for env, action in zip(vec.envs, completions(f"b{step}-"))]
         batch_time += timed(lambda requests=requests: rlvr.verify_batch(requests))
         vec_time += timed(lambda actions=actions: vec.step(actions))
     total = num_envs * steps
@@ -173,12 +163,7 @@ def measure_vector_format(num_envs: int, group_size: int, steps: int) -> dict[st
     vec_time, batch_time = 0.0, 0.0
     for step in range(steps * 10):
         actions = completions(f"a{step}-")
-        requests = []
-        for env, action in zip(vec.envs, completions(f"b{step}-")):
-            request = pb.VerifyRequest()
-            request.CopyFrom(env._template)
-            request.response = action
-            requests.append(request)
+        requests = [env.prepare_step(action) for env, action in zip(vec.envs, completions(f"b{step}-"))]
         batch_time += timed(lambda requests=requests: rlvr.verify_batch(requests))
         vec_time += timed(lambda actions=actions: vec.step(actions))
     total = num_envs * steps * 10
