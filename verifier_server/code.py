@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ def extract_program(text: str, language: str, mode: str = "last_block") -> str:
     alias), else the last fenced block of any tag, else the whole text; in mode "whole" the text as is."""
     if mode == "whole":
         return text
-    blocks = [(tag, body) for tag, body in _FENCE.findall(text)]
+    blocks: list[tuple[str, str]] = _FENCE.findall(text)
     if not blocks:
         return text
     wanted = get_language(language).name
@@ -55,51 +57,48 @@ class CodeOptions:
     @classmethod
     def parse(cls, options: Options) -> CodeOptions:
         """Read the options this verifier knows (others belong to other terms); raise InvalidRequest."""
-        choices = {"reward": ("fraction", "all_or_nothing"), "extract": ("last_block", "whole")}
-        choices["backend"] = ("process", "docker")
         values: dict[str, Any] = {}
-        for key, allowed in choices.items():
+        for key, check, wanted in _OPTION_RULES:
             if key in options:
-                if options[key] not in allowed:
-                    raise InvalidRequest(
-                        f"code option {key}={options[key]!r}: use one of {', '.join(allowed)}"
-                    )
+                if not check(options[key]):
+                    raise InvalidRequest(f"code option {key}={options[key]!r}: use {wanted}")
                 values[key] = options[key]
-        if "stop_on_first_failure" in options:
-            if not isinstance(options["stop_on_first_failure"], bool):
-                raise InvalidRequest(
-                    f"code option stop_on_first_failure={options['stop_on_first_failure']!r}: use true or false"
-                )
-            values["stop_on_first_failure"] = options["stop_on_first_failure"]
-        for key, minimum in (("time_limit", 0.0), ("memory_mb", 16), ("float_tolerance", 0.0)):
-            if key in options:
-                value = options[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-                    raise InvalidRequest(f"code option {key}={value!r}: use a number >= {minimum}")
-                if key == "time_limit" and value == 0:
-                    raise InvalidRequest("code option time_limit=0: use a positive number of seconds")
-                values[key] = int(value) if key == "memory_mb" else float(value)
-        if "prefix" in options:
-            if not isinstance(options["prefix"], str):
-                raise InvalidRequest(f"code option prefix={options['prefix']!r}: use a string")
-            values["prefix"] = options["prefix"]
+        if "memory_mb" in values:
+            values["memory_mb"] = int(values["memory_mb"])
+        for key in ("time_limit", "float_tolerance"):
+            if key in values:
+                values[key] = float(values[key])
         return cls(**values)
 
     def limits(self) -> Limits:
         """The per-test sandbox limits: the defaults of `Limits`, overridden by time_limit and memory_mb."""
-        base = Limits()
-        cpu = self.time_limit if self.time_limit is not None else base.cpu_seconds
-        wall = 2 * self.time_limit + 1 if self.time_limit is not None else base.wall_seconds
-        return Limits(
-            cpu_seconds=cpu,
-            wall_seconds=wall,
-            memory_mb=self.memory_mb if self.memory_mb is not None else base.memory_mb,
-            processes=base.processes,
-            open_files=base.open_files,
-            file_size_mb=base.file_size_mb,
-            workdir_mb=base.workdir_mb,
-            output_bytes=base.output_bytes,
-        )
+        changes: dict[str, float] = {}
+        if self.time_limit is not None:
+            changes.update(cpu_seconds=self.time_limit, wall_seconds=2 * self.time_limit + 1)
+        if self.memory_mb is not None:
+            changes["memory_mb"] = self.memory_mb
+        return dataclasses.replace(Limits(), **changes)
+
+
+def _number(minimum: float, inclusive: bool = True) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return value >= minimum if inclusive else value > minimum
+
+    return check
+
+
+_OPTION_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("reward", lambda v: v in ("fraction", "all_or_nothing"), "one of fraction, all_or_nothing"),
+    ("extract", lambda v: v in ("last_block", "whole"), "one of last_block, whole"),
+    ("backend", lambda v: v in ("process", "docker"), "one of process, docker"),
+    ("stop_on_first_failure", lambda v: isinstance(v, bool), "true or false"),
+    ("time_limit", _number(0.0, inclusive=False), "a positive number of CPU seconds"),
+    ("memory_mb", _number(16), "a number of MiB >= 16"),
+    ("float_tolerance", _number(0.0), "a number >= 0"),
+    ("prefix", lambda v: isinstance(v, str), "a string"),
+)
 
 
 def _language(request: pb.VerifyRequest) -> str:
