@@ -9,7 +9,7 @@ import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias
 
 from google.protobuf import json_format, struct_pb2
 
@@ -25,7 +25,7 @@ from rlvr.verifier.v1 import verifier_pb2 as pb
 MAX_MESSAGE = 300  # characters of a verdict message
 _DRIVER_REFUSED = 3  # the driver's exit code when it cannot hide from the program
 _SYNTAX_ERRORS = {"SyntaxError", "IndentationError", "TabError"}
-TestLike = pb.TestCase | Mapping[str, Any]
+TestLike: TypeAlias = "pb.TestCase | Mapping[str, Any]"
 
 
 class InvalidTests(ValueError):
