@@ -32,22 +32,22 @@ _LEVELS = {
 }
 
 
-def _determinant(matrix: list[list[int]]) -> Fraction:
-    """Exact determinant by Gaussian elimination over the rationals."""
-    rows = [[Fraction(v) for v in row] for row in matrix]
-    size, det = len(rows), Fraction(1)
-    for col in range(size):
-        pivot = next((r for r in range(col, size) if rows[r][col] != 0), None)
-        if pivot is None:
-            return Fraction(0)
-        if pivot != col:
-            rows[col], rows[pivot] = rows[pivot], rows[col]
-            det = -det
-        det *= rows[col][col]
-        for r in range(col + 1, size):
-            factor = rows[r][col] / rows[col][col]
-            rows[r] = [a - factor * b for a, b in zip(rows[r], rows[col])]
-    return det
+def _determinant(matrix: list[list[int]]) -> int:
+    """Exact determinant of an integer matrix (Bareiss' fraction-free elimination)."""
+    rows = [list(row) for row in matrix]
+    size, sign, previous = len(rows), 1, 1
+    for k in range(size - 1):
+        if rows[k][k] == 0:
+            swap = next((r for r in range(k + 1, size) if rows[r][k] != 0), None)
+            if swap is None:
+                return 0
+            rows[k], rows[swap] = rows[swap], rows[k]
+            sign = -sign
+        for i in range(k + 1, size):
+            for j in range(k + 1, size):
+                rows[i][j] = (rows[i][j] * rows[k][k] - rows[i][k] * rows[k][j]) // previous
+        previous = rows[k][k]
+    return sign * rows[-1][-1]
 
 
 def _money(value: Fraction) -> str:
@@ -74,7 +74,7 @@ class WordProblemsGenerator(Generator):
         names = [_NAMES[int(i)] for i in rng.choice(len(_NAMES), size=unknowns, replace=False)]
         prices = [step * pick(rng, 1, largest_price) for _ in range(unknowns)]
         while True:
-            counts = [[pick(rng, 0, largest_count) for _ in range(unknowns)] for _ in range(unknowns)]
+            counts = rng.integers(0, largest_count + 1, size=(unknowns, unknowns)).tolist()
             # From level 3 on, every shopper buys at least two kinds of item: no price is given away.
             least = 2 if level >= 3 else 1
             if all(sum(map(bool, row)) >= least for row in counts) and _determinant(counts) != 0:
