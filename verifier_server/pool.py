@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import importlib
 import multiprocessing
 import os
-import queue
 import resource
 import signal
 import sys
@@ -19,7 +19,7 @@ from typing import Any
 
 # How often a thread waiting on a task or on a free worker looks at its `cancel` event.
 _CANCEL_POLL_SECONDS = 0.05
-_PRELOAD = ["rlvr.verifier_server.worker_preload"]
+_PRELOAD = ["rlvr.verifier_server.worker_preload", "rlvr.verifier_server.core"]
 _DEMOTED_NICE = 19
 
 
@@ -101,6 +101,19 @@ class _Worker:
         self.conn.close()
 
 
+class _Waiter:
+    """A task waiting for a worker; `_release` fills `worker` and sets `ready`."""
+
+    __slots__ = ("ready", "worker")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.worker: Any = None
+
+
+_GAVE_UP: Any = object()  # marks a waiter that left: `_release` skips it
+
+
 class WorkerPool:
     """`size` worker processes (default: CPU count) running picklable functions with hard deadlines.
 
@@ -142,7 +155,8 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(_PRELOAD)
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._idle: collections.deque[_Worker] = collections.deque()
+        self._waiters: collections.deque[_Waiter] = collections.deque()  # FIFO: no task starves
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
@@ -153,7 +167,7 @@ class WorkerPool:
         self.demotions = 0
         self.on_restart: Callable[[str], None] | None = None
         for _ in range(self.size):
-            self._idle.put(self._spawn())
+            self._release(self._spawn())
 
     @property
     def pids(self) -> list[int]:
@@ -177,7 +191,7 @@ class WorkerPool:
                 respawn = False
         worker.kill()
         if respawn:
-            self._idle.put(self._spawn())
+            self._release(self._spawn())
 
     def _replace(self, worker: _Worker, reason: str) -> None:
         with self._lock:
@@ -194,28 +208,53 @@ class WorkerPool:
             if extra:
                 self._extra += 1
         if extra:
-            self._idle.put(self._spawn())
+            self._release(self._spawn())
+
+    def _release(self, worker: _Worker) -> None:
+        """Hand an idle worker to the longest-waiting task, or park it."""
+        with self._lock:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if waiter.worker is None:
+                    waiter.worker = worker
+                    waiter.ready.set()
+                    return
+            self._idle.append(worker)
 
     def _acquire(self, cancel: threading.Event | None) -> _Worker:
+        while True:
+            worker = self._wait_for_worker(cancel)
+            if worker.process.exitcode is None:
+                return worker
+            # Died while idle (OOM killer, kill -9): replace it without charging any task.
+            self._replace(worker, "crash")
+
+    def _wait_for_worker(self, cancel: threading.Event | None) -> _Worker:
+        if cancel is not None and cancel.is_set():
+            raise TaskCancelled("cancelled by the caller before it started")
         with self._lock:
+            if self._closed:
+                raise PoolClosed("the worker pool is closed")
+            if self._idle and not self._waiters:
+                return self._idle.popleft()
+            waiter = _Waiter()
+            self._waiters.append(waiter)
             self.waiting += 1
         try:
-            while True:
-                if self._closed:
-                    raise PoolClosed("the worker pool is closed")
-                if cancel is not None and cancel.is_set():
-                    raise TaskCancelled("cancelled by the caller before it started")
-                try:
-                    worker = self._idle.get(timeout=_CANCEL_POLL_SECONDS if cancel is not None else 1.0)
-                except queue.Empty:
-                    continue
-                if worker.process.exitcode is None:
-                    return worker
-                # Died while idle (OOM killer, kill -9): replace it without charging any task.
-                self._replace(worker, "crash")
+            while not waiter.ready.wait(_CANCEL_POLL_SECONDS if cancel is not None else 1.0):
+                if self._closed or (cancel is not None and cancel.is_set()):
+                    break
         finally:
             with self._lock:
                 self.waiting -= 1
+                worker, waiter.worker = waiter.worker, _GAVE_UP
+        if worker is not None and worker is not _GAVE_UP:
+            if not self._closed and (cancel is None or not cancel.is_set()):
+                return worker
+            self._release(worker)  # handed over just as we gave up: pass it on unused
+        if self._closed:
+            raise PoolClosed("the worker pool is closed")
+        raise TaskCancelled("cancelled by the caller before it started")
 
     def run(
         self,
@@ -279,7 +318,7 @@ class WorkerPool:
                 if worker.demoted:
                     self._discard(worker)  # a fresh worker at normal priority takes its place
                 else:
-                    self._idle.put(worker)
+                    self._release(worker)
                 if kind == "raise":
                     raise value
                 return value

@@ -1,0 +1,488 @@
+"""Load test of the verifier service: mixed traffic over many streams, and every path to the same work.
+
+    python benchmarks/server.py                      # 10,000 mixed requests at 500 concurrent streams
+    python benchmarks/server.py --requests 2000      # scaled down
+
+Starts `rlvr serve` (gRPC + HTTP/JSON gateway) in a subprocess and drives it from this process:
+1. unloaded latency: healthy requests one at a time, per verifier (the baseline of section 2);
+2. mixed load: `--requests` items (format, math, code, with ~5 % pathological sympy inputs and ~5 %
+   hostile programs) over `--streams` concurrent VerifyStreams, each stream keeping one item in flight;
+   throughput, p50/p99 per kind, statuses, lost items (must be 0), p99 ratio to unloaded;
+3. the same work by every path: in-process `verify_batch` (baseline), gRPC VerifyBatch, VerifyStream,
+   unary Verify, and the HTTP/JSON gateway (batch and unary), for format and for math.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
+from rlvr.verifier_server.client import AsyncClient, Client
+from rlvr.verifier_server.core import verify_batch
+from rlvr.verifier_server.messages import request_to_dict
+
+# ---------------------------------------------------------------- workload
+
+
+def format_request(i: int, rng: random.Random) -> pb.VerifyRequest:
+    good = rng.random() < 0.7
+    body = f"<think>step {i}: {rng.randint(0, 10**6)}</think><answer>{i}</answer>"
+    return pb.VerifyRequest(id=f"format-{i}", verifier="format", response=body if good else body[7:])
+
+
+def math_request(i: int, rng: random.Random) -> pb.VerifyRequest:
+    # Distinct numbers per request: no path benefits from another's cached parse.
+    a, b = i * 1000 + rng.randint(1, 999), rng.randint(2, 999)
+    right = rng.random() < 0.6
+    answer = f"\\frac{{{a}}}{{{b}}}" if right else f"\\frac{{{a + 1}}}{{{b}}}"
+    return pb.VerifyRequest(
+        id=f"math-{i}",
+        verifier="math",
+        response=f"The answer is $\\boxed{{{answer}}}$.",
+        ground_truth=f"{a}/{b}",
+    )
+
+
+_PATHOLOGICAL = (
+    ("\\boxed{{(x+1)^{{{n}}}-(x-1)^{{{n}}}}}", "(x-1)^{{{n}}}"),  # huge symbolic expansion
+    ("\\boxed{{10^{{10^{{10^{{{n}}}}}}}}}", "10^{{10^{{10^{{{n}}}}}}}+1"),  # exponent tower
+    ("\\boxed{{((((((x+1)^2+1)^2+1)^2+1)^2+1)^2+{n})^{{{n}}}}}", "(x+{n})^{{{n}}}"),  # nested powers
+)
+
+
+def pathological_math_request(i: int, rng: random.Random) -> pb.VerifyRequest:
+    response, truth = rng.choice(_PATHOLOGICAL)
+    n = rng.randint(1500, 2500)
+    # A trainer sets a tight deadline; the pool kills the worker past it (+1 s grace).
+    return pb.VerifyRequest(
+        id=f"math_pathological-{i}",
+        verifier="math",
+        response=response.format(n=n),
+        ground_truth=truth.format(n=n),
+        timeout_seconds=1.0,
+    )
+
+
+def _code(program: str) -> str:
+    return f"```python\n{program}\n```"
+
+
+def code_request(i: int, rng: random.Random) -> pb.VerifyRequest:
+    k = rng.randint(2, 9)
+    right = rng.random() < 0.7
+    program = f"print(int(input()) * {k if right else k + 1})"
+    tests = [pb.TestCase(stdio=pb.StdioTest(input=f"{x}\n", output=f"{x * k}\n")) for x in (1, 7)]
+    request = pb.VerifyRequest(id=f"code-{i}", verifier="code", language="python", response=_code(program))
+    request.tests.extend(tests)
+    request.options.update({"time_limit": 1})
+    return request
+
+
+_HOSTILE = (
+    "while True:\n    pass",  # infinite loop
+    "import os\nwhile True:\n    os.fork()",  # fork bomb
+    "x = [0] * 10**10",  # memory hog
+    "print('A' * 10**9)",  # output flood
+    "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\nprint(2)",  # network
+)
+
+
+def hostile_code_request(i: int, rng: random.Random) -> pb.VerifyRequest:
+    request = code_request(i, rng)
+    request.id = f"code_hostile-{i}"
+    request.response = _code(rng.choice(_HOSTILE))
+    return request
+
+
+def mixed_workload(count: int, rng: random.Random) -> list[pb.VerifyRequest]:
+    """~50 % format, ~30 % math, ~10 % code, ~5 % pathological math, ~5 % hostile code, shuffled."""
+    makers = [
+        (0.50, format_request),
+        (0.30, math_request),
+        (0.10, code_request),
+        (0.05, pathological_math_request),
+        (0.05, hostile_code_request),
+    ]
+    requests = []
+    for share, make in makers:
+        requests.extend(make(len(requests) + i, rng) for i in range(round(count * share)))
+    rng.shuffle(requests)
+    return requests
+
+
+def kind(response_id: str) -> str:
+    return response_id.rsplit("-", 1)[0]
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Tally:
+    """Latencies (s) and statuses per kind of request."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, response: pb.VerifyResponse, latency: float) -> None:
+        self.latencies[kind(response.id)].append(latency)
+        self.statuses[kind(response.id)][pb.Status.Name(response.status)] += 1
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:9.1f}"
+
+
+# ---------------------------------------------------------------- the server under test
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """`rlvr serve` in a subprocess with the gateway on; stopped with SIGTERM (drain) at exit."""
+
+    def __init__(self, workers: int, extra: list[str]):
+        self.port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "rlvr",
+            "serve",
+            "--port",
+            str(self.port),
+            "--http-port",
+            str(self.http_port),
+        ]
+        command += ["--metrics-port", str(self.metrics_port)]
+        command += ["--workers", str(workers), "--max-queue", "100000", "--max-batch", "100000"]
+        command += ["--stream-window", "64", "--log-level", "ERROR", *extra]
+        self.process = subprocess.Popen(command)
+        self.target = f"127.0.0.1:{self.port}"
+        with grpc.insecure_channel(self.target) as channel:
+            grpc.channel_ready_future(channel).result(timeout=120)
+
+    def scrape(self) -> dict[tuple[str, tuple], float]:
+        """The server's Prometheus samples: (name, sorted labels) -> value."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(120)
+
+
+# ---------------------------------------------------------------- 1. unloaded latency
+
+
+def unloaded(target: str, per_kind: int, rng: random.Random) -> dict[str, list[float]]:
+    latencies: dict[str, list[float]] = {}
+    with Client(target) as client:
+        for name, make in (("format", format_request), ("math", math_request), ("code", code_request)):
+            samples = []
+            for i in range(per_kind):
+                request = make(10_000_000 + i, rng)
+                started = time.perf_counter()
+                client.verify(request)
+                samples.append(time.perf_counter() - started)
+            latencies[name] = samples
+    return latencies
+
+
+# ---------------------------------------------------------------- 2. mixed load over many streams
+
+
+async def mixed_load(target: str, requests: list[pb.VerifyRequest], streams: int) -> tuple[Tally, float, int]:
+    """Each stream keeps one item in flight (closed loop); returns tally, wall seconds, items lost."""
+    tally = Tally()
+    shares = [requests[s::streams] for s in range(streams)]
+    channel = grpc.aio.insecure_channel(target)
+    stub = pb_grpc.VerifierStub(channel)
+
+    async def one_stream(share: list[pb.VerifyRequest]) -> int:
+        answered = asyncio.Queue()
+        sent: dict[str, float] = {}
+
+        async def requests_one_at_a_time():
+            for request in share:
+                sent[request.id] = time.perf_counter()
+                yield request
+                await answered.get()
+
+        received = 0
+        async for response in stub.VerifyStream(requests_one_at_a_time()):
+            tally.add(response, time.perf_counter() - sent[response.id])
+            received += 1
+            answered.put_nowait(None)
+        return len(share) - received
+
+    started = time.perf_counter()
+    lost = sum(await asyncio.gather(*(one_stream(share) for share in shares if share)))
+    elapsed = time.perf_counter() - started
+    await channel.close()
+    return tally, elapsed, lost
+
+
+def histogram_quantile(samples: dict, name: str, verifier: str, q: float) -> float:
+    """Upper bound of the bucket holding quantile `q` of a Prometheus histogram (seconds)."""
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (sample, labels), value in samples.items()
+        if sample == f"{name}_bucket" and dict(labels).get("verifier") == verifier
+    )
+    total = buckets[-1][1] if buckets else 0
+    return next((bound for bound, count in buckets if count >= q * total), float("nan"))
+
+
+def print_server_view(samples: dict) -> None:
+    print("server view (Prometheus buckets, upper bounds): queue wait and latency per verifier, ms")
+    for verifier in ("format", "math", "code"):
+        cells = [
+            histogram_quantile(samples, metric, verifier, q) * 1000
+            for metric in ("rlvr_queue_wait_seconds", "rlvr_item_latency_seconds")
+            for q in (0.5, 0.99)
+        ]
+        print(
+            f"  {verifier:<8} wait p50/p99 {cells[0]:.1f}/{cells[1]:.1f}   latency p50/p99 {cells[2]:.1f}/{cells[3]:.1f}"
+        )
+    restarts = {
+        dict(labels)["reason"]: v for (n, labels), v in samples.items() if n == "rlvr_worker_restarts_total"
+    }
+    demoted = samples.get(("rlvr_pool_demoted_tasks", ()), 0)
+    print(f"  worker restarts {restarts}, demoted checks {demoted:.0f}")
+
+
+# ---------------------------------------------------------------- 3. the same work by every path
+
+
+def chunked(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def bounded(jobs: list[Callable[[], Awaitable[int]]], concurrency: int) -> int:
+    """Run jobs with at most `concurrency` at once; sum the item counts they return."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(job: Callable[[], Awaitable[int]]) -> int:
+        async with gate:
+            return await job()
+
+    return sum(await asyncio.gather(*(run(job) for job in jobs)))
+
+
+async def grpc_batch(target: str, requests: list[pb.VerifyRequest], size: int, concurrency: int) -> int:
+    async with AsyncClient(target) as client:
+
+        def job(chunk: list[pb.VerifyRequest]) -> Callable[[], Awaitable[int]]:
+            async def call() -> int:
+                return len(await client.verify_batch(chunk, chunk_size=size))
+
+            return call
+
+        return await bounded([job(c) for c in chunked(requests, size)], concurrency)
+
+
+async def grpc_unary(target: str, requests: list[pb.VerifyRequest], concurrency: int) -> int:
+    async with AsyncClient(target) as client:
+
+        def job(request: pb.VerifyRequest) -> Callable[[], Awaitable[int]]:
+            async def call() -> int:
+                await client.verify(request)
+                return 1
+
+            return call
+
+        return await bounded([job(r) for r in requests], concurrency)
+
+
+async def grpc_stream(target: str, requests: list[pb.VerifyRequest], streams: int) -> int:
+    async with AsyncClient(target) as client:
+
+        async def one(share: list[pb.VerifyRequest]) -> int:
+            return len([r async for r in client.stream(share)])
+
+        return sum(await asyncio.gather(*(one(requests[s::streams]) for s in range(streams))))
+
+
+async def http_batch(url: str, requests: list[pb.VerifyRequest], size: int, concurrency: int) -> int:
+    bodies = [
+        json.dumps({"requests": [request_to_dict(r) for r in chunk]}) for chunk in chunked(requests, size)
+    ]
+    async with aiohttp.ClientSession() as session:
+
+        def job(body: str) -> Callable[[], Awaitable[int]]:
+            async def call() -> int:
+                async with session.post(f"{url}/verify_batch", data=body) as reply:
+                    return len((await reply.json())["responses"])
+
+            return call
+
+        return await bounded([job(b) for b in bodies], concurrency)
+
+
+async def http_unary(url: str, requests: list[pb.VerifyRequest], concurrency: int) -> int:
+    bodies = [json.dumps(request_to_dict(r)) for r in requests]
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        def job(body: str) -> Callable[[], Awaitable[int]]:
+            async def call() -> int:
+                async with session.post(f"{url}/verify", data=body) as reply:
+                    await reply.json()
+                    return 1
+
+            return call
+
+        return await bounded([job(b) for b in bodies], concurrency)
+
+
+def in_process(requests: list[pb.VerifyRequest], size: int) -> int:
+    return sum(len(verify_batch(chunk)) for chunk in chunked(requests, size))
+
+
+def timed(run: Callable[[], int]) -> tuple[int, float]:
+    started = time.perf_counter()
+    done = run()
+    return done, time.perf_counter() - started
+
+
+def compare_paths(
+    server: ServerProcess, name: str, requests: list[pb.VerifyRequest], args: argparse.Namespace
+) -> None:
+    url = f"http://127.0.0.1:{server.http_port}"
+    unary = requests[: max(1, len(requests) // args.unary_fraction)]
+    paths = [
+        ("in-process verify_batch", requests, lambda: in_process(requests, args.batch_size)),
+        (
+            "gRPC VerifyBatch",
+            requests,
+            lambda: asyncio.run(grpc_batch(server.target, requests, args.batch_size, 4)),
+        ),
+        ("gRPC VerifyStream (16)", requests, lambda: asyncio.run(grpc_stream(server.target, requests, 16))),
+        ("gRPC Verify unary (64)", unary, lambda: asyncio.run(grpc_unary(server.target, unary, 64))),
+        (
+            "HTTP/JSON /verify_batch",
+            requests,
+            lambda: asyncio.run(http_batch(url, requests, args.batch_size, 4)),
+        ),
+        ("HTTP/JSON /verify (64)", unary, lambda: asyncio.run(http_unary(url, unary, 64))),
+    ]
+    print(
+        f"\n3. same {name} work by every path (batch size {args.batch_size}; unary paths on 1/{args.unary_fraction})"
+    )
+    print(f"{'path':<28}{'items':>8}{'seconds':>10}{'items/s':>11}{'vs in-process':>15}")
+    baseline = None
+    for label, items, run in paths:
+        done, seconds = timed(run)
+        assert done == items, f"{label}: {done} answers for {items} requests"
+        rate = done / seconds
+        baseline = baseline or rate
+        print(f"{label:<28}{done:>8}{seconds:>10.2f}{rate:>11.0f}{rate / baseline:>14.2f}x")
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=10_000, help="mixed requests in section 2")
+    parser.add_argument("--streams", type=int, default=500, help="concurrent VerifyStreams in section 2")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
+    parser.add_argument(
+        "--serve-args", default="", help="extra `rlvr serve` flags, e.g. '--burst-workers 64'"
+    )
+    parser.add_argument("--sections", default="1,2,3", help="which sections to run, e.g. 1,3")
+    parser.add_argument("--format-requests", type=int, default=20_000, help="format requests in section 3")
+    parser.add_argument("--math-requests", type=int, default=400, help="healthy math requests in section 3")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--unary-fraction", type=int, default=4, help="unary paths run 1/N of the items")
+    parser.add_argument(
+        "--unloaded", type=int, default=50, help="sequential requests per verifier in section 1"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    print(
+        f"cores: {os.cpu_count()}, server workers: {args.workers}, requests: {args.requests}, streams: {args.streams}"
+    )
+    server = ServerProcess(args.workers, args.serve_args.split())
+    try:
+        warm = [format_request(-1, rng), math_request(-1, rng), code_request(-1, rng)]
+        with Client(server.target) as client:  # the server's workers import sympy on first use
+            client.verify_batch(warm * 2)
+        verify_batch(warm * 2)  # and so do this process's own (the in-process baseline)
+
+        base = unloaded(server.target, args.unloaded, rng)
+        print(f"\n1. unloaded latency, one request at a time ({args.unloaded} per verifier), ms")
+        print(f"{'verifier':<22}{'p50':>9}{'p99':>10}")
+        for name, samples in base.items():
+            print(f"{name:<22}{ms(percentile(samples, 0.5))}{ms(percentile(samples, 0.99))}")
+
+        if "2" in args.sections:
+            requests = mixed_workload(args.requests, rng)
+            tally, seconds, lost = asyncio.run(mixed_load(server.target, requests, args.streams))
+            answered = sum(len(v) for v in tally.latencies.values())
+            print(
+                f"\n2. mixed load: {len(requests)} requests over {args.streams} streams in {seconds:.1f} s: "
+                f"{answered / seconds:.0f} items/s, lost = {lost}"
+            )
+            print(f"{'kind':<22}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'p99/unloaded':>14}  statuses")
+            for name in sorted(tally.latencies):
+                samples = tally.latencies[name]
+                p99 = percentile(samples, 0.99)
+                ratio = f"{p99 / percentile(base[name], 0.99):13.1f}x" if name in base else f"{'':>14}"
+                statuses = ", ".join(f"{s}={n}" for s, n in tally.statuses[name].most_common())
+                print(
+                    f"{name:<22}{len(samples):>6}{ms(percentile(samples, 0.5))} {ms(p99)}{ratio}  {statuses}"
+                )
+            timeouts = sum(c["TIMEOUT"] for c in tally.statuses.values())
+            print(f"timeouts: {timeouts}; lost: {lost}")
+            print_server_view(server.scrape())
+
+        if "3" not in args.sections:
+            return
+        compare_paths(server, "format", format_request, args.format_requests, args)
+        compare_paths(server, "math", math_request, args.math_requests, args)
+    finally:
+        code = server.stop()
+        print(f"\nserver drained and exited with code {code}")
+
+
+if __name__ == "__main__":
+    main()
