@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from signal import NSIG, SIGKILL, SIGXCPU
 from typing import Any
 
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
@@ -336,6 +337,7 @@ class _Engine:
     connection per exec so stdin can be streamed and half-closed and no output byte is lost."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()  # connections are not shared with forked children
         docker = _docker_module()
         try:
             self.client = docker.from_env()
@@ -659,20 +661,23 @@ class DockerBackend(Backend):
         Once it passed, later calls return at once (a lost engine then shows as `sandbox_error`)."""
         if self._checked:
             return
-        engine = self._engine or _Engine()
+        with self._lock:
+            engine = self._get_engine()
         try:
             engine.api.inspect_image(self.image)
         except engine.errors.ImageNotFound as e:
             raise SandboxUnavailable(f"Docker image {self.image!r} not found: {BUILD_HINT}") from e
-        self._engine = engine
         self._checked = True
+
+    def _get_engine(self) -> _Engine:
+        if self._engine is None or self._engine.pid != os.getpid():
+            self._engine = _Engine()
+        return self._engine
 
     def _get_pool(self) -> _Pool:
         with self._lock:
             if self._pool is None or self._pool.pid != os.getpid():
-                if self._engine is None or self._pool is not None:  # a forked child opens its own connection
-                    self._engine = _Engine()
-                self._pool = _Pool(self._engine, self.image, self.max_containers, self.cpus)
+                self._pool = _Pool(self._get_engine(), self.image, self.max_containers, self.cpus)
                 self._finalizer = weakref.finalize(self, self._pool.close)
             return self._pool
 
@@ -744,13 +749,13 @@ class DockerBackend(Backend):
             reason = bytes(stream.out[2][-500:]).decode(errors="replace")
             return RunResult(exit_code=None, sandbox_error=f"sandbox setup failed ({end}): {reason}")
         if end in ("deadline", "output"):
-            code: int | None = 128 + 9  # we killed it
+            code: int | None = 128 + SIGKILL  # we killed it
         elif info is not None or (info := engine.finished(running.exec_id)) is not None:
             code = info["ExitCode"]
         else:
             container.broken = True
             return RunResult(exit_code=None, sandbox_error="docker exec still runs after its cleanup")
-        signal = code - 128 if code is not None and 128 < code <= 128 + 64 else None
+        signal = code - 128 if code is not None and 0 < code - 128 < NSIG else None
         return RunResult(
             exit_code=None if signal is not None else code,
             signal=signal,
@@ -760,9 +765,8 @@ class DockerBackend(Backend):
             stderr_truncated=stream.truncated[2],
             wall_seconds=wall,
             cpu_seconds=cpu_seconds,
-            timed_out=end == "deadline"
-            or signal == 24  # SIGXCPU: the soft RLIMIT_CPU
-            or (signal == 9 and cpu_seconds >= limits.cpu_seconds),
+            # SIGXCPU is RLIMIT_CPU's soft limit (per process); the cgroup counts the whole tree.
+            timed_out=end == "deadline" or signal == SIGXCPU or cpu_seconds > limits.cpu_seconds,
             memory_exceeded=oom_kills > 0,
             output_exceeded=end == "output",
             files=files,

@@ -227,9 +227,7 @@ def test_environment_is_the_allowlist_only(sandbox: DockerBackend, monkeypatch: 
 def test_files_go_in_with_mode_0755_and_only_regular_collected_files_come_back(
     sandbox: DockerBackend,
 ) -> None:
-    script = (
-        "cat data/in.txt > out.txt; echo more >> out.txt; mkdir dir; ln -s /etc/passwd ln; stat -c%a $0"
-    )
+    script = "cat data/in.txt > out.txt; echo more >> out.txt; mkdir dir; ln -s /etc/passwd ln; stat -c%a $0"
     result = sandbox.run(
         ["./run.sh"],
         files={"run.sh": f"#!/bin/sh\n{script}\n".encode(), "data/in.txt": b"given\n"},
@@ -384,3 +382,22 @@ def test_concurrent_runs_from_threads_get_their_own_results(sandbox: DockerBacke
     with ThreadPoolExecutor(2) as threads:
         results = list(threads.map(lambda i: py(sandbox, f"print({i} * {i})"), range(6)))
     assert [r.stdout for r in results] == [f"{i * i}\n".encode() for i in range(6)]
+
+
+def test_a_forked_child_runs_in_its_own_containers_and_leaves_the_parents_alone(
+    sandbox: DockerBackend,
+) -> None:
+    init_started = "print(open('/proc/1/stat').read().split()[21])"  # identifies the container
+    parents = py(sandbox, init_started).stdout
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, reports by exit status
+        try:
+            result = py(sandbox, init_started)
+            sandbox.close()
+            os._exit(0 if result.ok and result.stdout != parents else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert owners_containers(sandbox, child) == []
+    assert py(sandbox, init_started).stdout == parents
