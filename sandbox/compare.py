@@ -115,4 +115,7 @@ def values_equal(got: Any, want: Any, *, json_mode: bool, float_tolerance: float
 
 def describe(value: Any) -> str:
     """A short repr of `value` for a verdict message."""
-    return _clip(repr(value))
+    try:
+        return _clip(repr(value))
+    except ValueError:  # an int past the decimal conversion limit, somewhere inside
+        return f"<{type(value).__name__} too large to show>"

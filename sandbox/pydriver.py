@@ -39,15 +39,20 @@ class ValueCodecError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- value codec
-# JSON keeps None, bools, ints (any size) and floats (repr, so exact; NaN / Infinity allowed) apart by
-# itself; lists are arrays. Everything else is a one-key object: {"tuple": [...]}, {"set": [...]},
-# {"dict": [[key, value], ...]}. An object with any other shape is malformed.
+# JSON keeps None, bools, ints and floats (repr, so exact; NaN / Infinity allowed) apart by itself;
+# lists are arrays. Everything else is a one-key object: {"tuple": [...]}, {"set": [...]},
+# {"dict": [[key, value], ...]}, and {"int": "<hex>"} for ints past 64 bits (hex has no digit limit,
+# unlike decimal: `sys.set_int_max_str_digits`). An object with any other shape is malformed.
+
+_BIG_INT = 1 << 64
 
 
 def _encode(value: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise ValueCodecError(f"value nested deeper than {MAX_DEPTH} levels")
     kind = type(value)
+    if kind is int and not -_BIG_INT < value < _BIG_INT:
+        return {"int": format(value, "x")}
     if value is None or kind is bool or kind is int or kind is float or kind is str:
         return value
     if kind is list:
@@ -81,6 +86,11 @@ def _decode(raw: Any, depth: int) -> Any:
         return [_decode(v, depth + 1) for v in raw]
     if kind is dict and len(raw) == 1:
         (tag, body), *_ = raw.items()
+        if tag == "int" and type(body) is str and body.lstrip("-").isalnum():
+            try:
+                return int(body, 16)
+            except ValueError:
+                pass
         if type(body) is list:
             if tag == "tuple":
                 return tuple(_decode(v, depth + 1) for v in body)
@@ -423,6 +433,8 @@ def main() -> None:
             os._exit(1)
     os.close(requests_r)
     os.close(replies_w)
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)  # J only, after the fork: test code may hold huge int literals
     try:
         _make_undumpable()
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -220,3 +221,13 @@ def test_program_functions_never_shadow_what_the_test_defines(backend):
     program = "def add(a, b):\n    return a - b\ndef expected(a, b):\n    return a - b\n"
     code = "def expected(a, b):\n    return a + b\nassert add(5, 3) == expected(5, 3)\n"
     assert verdicts(program, "python", [{"script": {"code": code}}], backend) == ["WRONG_ANSWER"]
+
+
+def test_huge_ints_are_judged_exactly(backend):
+    program = "import math\ndef fact(n):\n    return math.factorial(n)\n"
+    exact = "import math\nassert fact(2000) == math.factorial(2000)\n"  # runs as a script in the sandbox
+    off = "import math\nassert fact(2000) == math.factorial(2000) + 1\n"
+    assert verdicts(program, "python", [{"script": {"code": exact}}, {"script": {"code": off}}], backend) == [
+        "OK", "WRONG_ANSWER"]  # fmt: skip
+    literal = f"assert fact(1500) == {math.factorial(1500)}\n"  # 4115 digits: converted
+    assert verdicts(program, "python", [{"script": {"code": literal}}], backend) == ["OK"]

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rlvr.sandbox.asserts import calls_from_script
-from rlvr.sandbox.compare import compare_stdout, normalise_stdout, values_equal
+from rlvr.sandbox.compare import compare_stdout, describe, normalise_stdout, values_equal
 from rlvr.sandbox.pydriver import MAX_DEPTH, ValueCodecError, decode_value, encode_value
 
 
@@ -190,3 +190,21 @@ def test_mbpp_style_top_level_asserts_become_calls():
 )
 def test_other_test_code_is_left_to_run_as_a_script(code):
     assert calls_from_script(code) is None
+
+
+def test_ints_of_any_size_cross_the_codec():
+    huge = 7**20000  # past Python's 4300-digit decimal conversion limit
+    assert decode_value(encode_value([huge, -huge, 2**64, -(2**64), 2**63])) == [
+        huge,
+        -huge,
+        2**64,
+        -(2**64),
+        2**63,
+    ]
+    with pytest.raises(ValueCodecError):
+        decode_value('{"int": "12g"}')
+
+
+def test_messages_describe_values_too_large_to_print():
+    assert describe(7**20000) == "<int too large to show>"
+    assert describe([1, "a"]) == "[1, 'a']"
