@@ -40,11 +40,13 @@ def measure_env_overhead(env_id: str, steps: int) -> dict[str, float]:
     for i in range(20):  # warm the worker pool and imports
         env.reset(seed=i)
         env.step(completion_for(env, f"warm {i}"))
-    # The same tasks and equally long completions on both sides; the env side pays for drawing the task,
-    # building the request and the info; the direct side gets a ready request.
+    # Tasks of the same generator and equally long completions on both sides, but never the same task:
+    # the math verifier caches by (answer, ground truth), so a shared task would let one side ride on
+    # the other's work. The env side pays for drawing the task, building the request and the info;
+    # the direct side gets a ready request.
     tasks = []
     for i in range(steps):
-        env.reset(seed=i)
+        env.reset(seed=steps + i)
         tasks.append(raw.prepare_step(completion_for(env, f"b{i:05d}")))
     env_times, verify_times = [], []
     for i in range(steps):
