@@ -51,8 +51,26 @@ class Task:
         """Build a task, accepting tests in dict form."""
         return cls(id, prompt, tests=tuple(to_test(t) for t in tests), **kwargs)
 
+    # The last template built, keyed by the spec's bytes: the members of a GRPO group reuse the one
+    # their leader built (one entry only, so a large dataset does not hold a copy of every task's tests).
+    _last_template: list[tuple[bytes, pb.VerifyRequest]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
     def request_template(self, spec: pb.RewardSpec) -> pb.VerifyRequest:
         """A VerifyRequest for this task with everything but `id`, `response` and `group_id` filled in."""
+        key = spec.SerializeToString(deterministic=True)
+        if self._last_template and self._last_template[0][0] == key:
+            request = pb.VerifyRequest()
+            request.CopyFrom(self._last_template[0][1])
+            return request
+        request = self._build_template(spec)
+        self._last_template[:] = [(key, request)]
+        copy = pb.VerifyRequest()
+        copy.CopyFrom(request)
+        return copy
+
+    def _build_template(self, spec: pb.RewardSpec) -> pb.VerifyRequest:
         request = pb.VerifyRequest(
             ground_truth=self.ground_truth,
             language=self.language,
