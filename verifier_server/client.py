@@ -67,6 +67,8 @@ class _Endpoints:
         self.options = [
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
+            # A "dns:///name:port" target resolving to several pods spreads calls over all of them.
+            ("grpc.lb_policy_name", "round_robin"),
         ]
         self.credentials = _channel_credentials(tls)
         self._order = itertools.cycle(range(len(self.targets)))

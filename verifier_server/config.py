@@ -33,7 +33,7 @@ class ServerConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     memory_limit_mb: int = 4096  # address-space limit of each worker process
     slow_after: float = 0.25  # a check running longer is demoted (nice 19) and an extra worker started
-    burst_workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))  # cap on those extras
+    burst_workers: int = field(default_factory=lambda: 8 * (os.cpu_count() or 1))  # cap on those extras
     worker_nice: int = 5  # workers yield the CPU to the event loop, which runs the inline checks
     max_queue: int = 4096  # items admitted (queued + running) before RESOURCE_EXHAUSTED
     max_batch: int = 4096  # requests in one VerifyBatch
@@ -101,11 +101,17 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             import tomllib
         else:  # pragma: no cover - Python 3.10
             import tomli as tomllib
-        data = tomllib.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
     else:
         import yaml
 
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"config file {str(path)!r} must hold a mapping of settings, got {type(data).__name__}"

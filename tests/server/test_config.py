@@ -42,6 +42,10 @@ def test_bad_values_name_the_setting(tmp_path):
     typo.write_text("prot: 1\n")
     with pytest.raises(ConfigError, match="unknown settings \\['prot'\\]"):
         load_config({}, environ={}, config_file=typo)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("port: [1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config({}, environ={}, config_file=broken)
     with pytest.raises(ConfigError, match=r"\.yaml, \.yml or \.toml"):
         load_config({}, environ={}, config_file=tmp_path / "serve.ini")
 
