@@ -103,9 +103,10 @@ class GeneratorSource(TaskSource):
     def get(self, key: TaskKey, rng: np.random.Generator) -> Task:
         if self.size is None:
             return self.generator.generate(rng, key.level)
-        if key.index is None:  # a level asked of a fixed pool: one of the pool's tasks at that level
-            key = TaskKey(key.level, int(rng.choice(self.indices_at(key.level))))
-        if key.index not in self._pool:
-            pool_rng = np.random.default_rng([self.pool_seed, key.index])
-            self._pool[key.index] = self.generator.generate(pool_rng, self.level_of(key.index))
-        return self._pool[key.index]
+        index = key.index
+        if index is None:  # a level asked of a fixed pool: one of the pool's tasks at that level
+            index = int(rng.choice(self.indices_at(key.level)))
+        if index not in self._pool:
+            pool_rng = np.random.default_rng([self.pool_seed, index])
+            self._pool[index] = self.generator.generate(pool_rng, self.level_of(index))
+        return self._pool[index]
