@@ -108,3 +108,12 @@ def test_vector_env_arguments_are_checked():
     with pytest.raises(EnvConfigError, match="2 envs"):
         vec.step(["only one"])
     assert isinstance(vec.step(["1", "2"])[1], np.ndarray)
+
+
+def test_gymnasiums_own_sync_vectorization_also_works():
+    vec = gymnasium.make_vec("rlvr/Arithmetic-v0", num_envs=2, vectorization_mode="sync")
+    obs, _ = vec.reset(seed=0)
+    assert isinstance(obs, tuple) and len(obs) == 2
+    answers = [math_answer(env.unwrapped.task.ground_truth) for env in vec.envs]
+    _, rewards, terminated, _, _ = vec.step(answers)
+    assert rewards.tolist() == [1.0, 1.0] and terminated.all()
