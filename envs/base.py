@@ -57,7 +57,15 @@ class TextEnv(gymnasium.Env[Observation, str]):
 
     `reset(seed=s)` reproduces the same task for the same sampler state. `reset(options=...)` accepts
     "task" (a `Task`), "task_index" (finite sources), "difficulty" (a level), and "group_id" (sent in
-    every request of the episode, for group-relative reward terms).
+    every request of the episode, for group-relative reward terms). Finished episodes update the
+    sampler, except those on a task given as `options["task"]` (the members of a GRPO group).
+
+    Arguments: `reward_spec` (a RewardSpec, its dict, a spec file or a registered name; default
+    `default_reward_spec`), `format_weight` (adds an R1 format term to the default spec), `verifier`,
+    `sampler` ("uniform", "curriculum", "prioritized" or a `Sampler`), `system_prompt` (None: the
+    class default; "" for none), `prompt_template` ("{prompt}"), `text_template`, `observation`,
+    `max_length` (characters, both spaces), `timeout_seconds` (per request; 0: the verifier's
+    default), `verifier_options`, `render_mode` (None or "ansi").
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
