@@ -36,11 +36,11 @@ ENVIRONMENT = {  # the whole environment of a run: nothing is inherited from the
     "LANG": "C.UTF-8",
 }
 INIT_USER = "65534:65534"  # the container's idle init runs as `nobody`, never as a run's uid
-IDLE_PROCESSES = 2  # docker-init and its `sleep infinity`: all a container runs between runs
+IDLE_PROCESSES = 2  # docker-init and its shell waiting on the lifeline: all a container runs between runs
 # Each container runs its runs as its own uid from this range, which no host account uses: per-uid
 # kernel counters (RLIMIT_NPROC, inotify instances, mqueue bytes) of one container never touch another's.
 RUN_UID_RANGE = (1_000_000, 2_000_000_000)
-# Room the container keeps beyond `Limits.processes` for docker-init, its sleep and the cleanup exec,
+# Room the container keeps beyond `Limits.processes` for docker-init, its shell and the cleanup exec,
 # so a fork bomb that filled its own quota cannot stop the cleanup from starting.
 PROCESS_HEADROOM = 8
 SHM_MB = 8  # /dev/shm is writable (and wiped like the work dir); kept small
@@ -104,7 +104,7 @@ i=0
 while :; do
   kill -KILL -1 2>/dev/null
   read -r n < "$pids" || exit 3
-  if [ "$n" -le 3 ]; then break; fi  # docker-init, its sleep, and this shell
+  if [ "$n" -le 3 ]; then break; fi  # docker-init, its shell, and this shell
   i=$((i + 1))
   if [ "$i" -ge 300 ]; then echo "$n processes survive SIGKILL" >&2; exit 3; fi
   sleep 0.01
@@ -223,6 +223,9 @@ class _Container:
     uid: int
     shape: _ContainerShape
     cgroup: _HostCgroup | None = None
+    # Our end of the container's stdin. The container's init waits for its EOF, which the kernel
+    # delivers when this process dies by any means (even SIGKILL), and the container is then removed.
+    lifeline: socket.socket | None = None
     cpu_ns: int = 0  # the cgroup counters at the end of the last run
     oom_kills: int = 0
     broken: bool = False  # must not be reused: removed when checked back in
@@ -381,8 +384,14 @@ class _Engine:
             environment=ENVIRONMENT,
         )["Id"]
         body = json.dumps({"Detach": False, "Tty": False}).encode()
+        sock, rest = self.upgrade(f"/exec/{exec_id}/start", body)
+        return _Exec(exec_id, sock, rest, stdin, caps)
+
+    def upgrade(self, path: str, body: bytes = b"") -> tuple[socket.socket, bytes]:
+        """POST `path` asking for a raw bidirectional stream (exec start, attach); the connected
+        socket and the stream bytes that came with the response head. Raises OSError."""
         head = (
-            f"POST /v{self.api.api_version}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
+            f"POST /v{self.api.api_version}{path} HTTP/1.1\r\nHost: docker\r\n"
             f"Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
@@ -393,18 +402,16 @@ class _Engine:
             while b"\r\n\r\n" not in response:
                 data = sock.recv(4096)
                 if not data or len(response) > 1 << 16:
-                    raise OSError(f"docker closed the exec connection: {bytes(response[:200])!r}")
+                    raise OSError(f"docker closed the connection of {path}: {bytes(response[:200])!r}")
                 response += data
             status_head, _, rest = bytes(response).partition(b"\r\n\r\n")
             status = status_head.split(b"\r\n", 1)[0]
             if not (status.startswith(b"HTTP/1.1 101") or status.startswith(b"HTTP/1.1 200")):
-                raise OSError(
-                    f"docker refused to start exec: {status.decode(errors='replace')} {rest[:200]!r}"
-                )
+                raise OSError(f"docker refused {path}: {status.decode(errors='replace')} {rest[:200]!r}")
         except BaseException:
             sock.close()
             raise
-        return _Exec(exec_id, sock, rest, stdin, caps)
+        return sock, rest
 
     def finished(self, exec_id: str, wait_seconds: float = 2.0) -> dict[str, Any] | None:
         """The exec's final inspect, or None if it still runs after `wait_seconds`."""
@@ -494,7 +501,6 @@ class _Pool:
         self.names = 0
         self.pid = os.getpid()
         self.owner = f"{socket.gethostname()}:{self.pid}"
-        self._reap_orphans()
 
     @contextlib.contextmanager
     def checkout(self, shape: _ContainerShape) -> Iterator[_Container]:
@@ -515,7 +521,7 @@ class _Pool:
                     self.idle.append(container)
                 self.lock.notify()
             if container is not None and container.broken:
-                self._remove(container.id)
+                self._remove(container)
 
     def _take(self, shape: _ContainerShape) -> _Container | None:
         """An idle container of `shape`, or None when the caller may create one (after making room)."""
@@ -533,7 +539,7 @@ class _Pool:
                     self.busy += 1
                     break
                 self.lock.wait()
-        self._remove(evicted.id)
+        self._remove(evicted)
         return None
 
     def _create(self, shape: _ContainerShape) -> _Container:
@@ -571,7 +577,8 @@ class _Pool:
             name = f"rlvr-sandbox-{self.pid}-{self.names}-{uid}"
         created = self.engine.api.create_container(
             self.image,
-            command=["sleep", "infinity"],
+            command=["/bin/sh", "-c", "read -r _"],  # until the lifeline closes
+            stdin_open=True,  # with the SDK's default detach=False this sets StdinOnce too
             user=INIT_USER,
             working_dir=WORKDIR,
             environment=ENVIRONMENT,
@@ -583,6 +590,7 @@ class _Pool:
         )
         container = _Container(created["Id"], uid, shape)
         try:
+            container.lifeline, _ = self.engine.upgrade(f"/containers/{container.id}/attach?stream=1&stdin=1")
             self.engine.api.start(container.id)
             init_pid = self.engine.api.inspect_container(container.id)["State"]["Pid"]
             container.cgroup = _HostCgroup.find(container.id, init_pid)
@@ -591,22 +599,15 @@ class _Pool:
                 raise RuntimeError(f"new sandbox container {name} does not work: {first.error}")
             container.usage_since_last(first.cpu_ns, first.oom_kills)
         except BaseException:
-            self._remove(container.id)
+            self._remove(container)
             raise
         return container
 
-    def _remove(self, container_id: str) -> None:
+    def _remove(self, container: _Container) -> None:
         with contextlib.suppress(Exception):
-            self.engine.api.remove_container(container_id, force=True)
-
-    def _reap_orphans(self) -> None:
-        """Remove containers left by dead processes of this host (e.g. a SIGKILLed worker)."""
-        host = socket.gethostname()
-        with contextlib.suppress(Exception):
-            for info in self.engine.api.containers(all=True, filters={"label": OWNER_LABEL}):
-                owner_host, _, pid = info["Labels"].get(OWNER_LABEL, "").rpartition(":")
-                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-                    self._remove(info["Id"])
+            self.engine.api.remove_container(container.id, force=True)
+        if container.lifeline is not None:
+            container.lifeline.close()
 
     def close(self) -> None:
         if os.getpid() != self.pid:  # a forked child must not remove its parent's containers
@@ -614,17 +615,7 @@ class _Pool:
         with self.lock:
             idle, self.idle = self.idle, []
         for container in idle:
-            self._remove(container.id)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            self._remove(container)
 
 
 class DockerBackend(Backend):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -332,7 +333,7 @@ def owners_containers(sandbox: DockerBackend, pid: int) -> list[dict]:
     return sandbox._get_pool().engine.api.containers(all=True, filters={"label": label})
 
 
-def test_containers_of_a_killed_owner_are_reaped_by_the_next_pool(sandbox: DockerBackend) -> None:
+def test_containers_go_away_by_themselves_when_their_owner_is_killed(sandbox: DockerBackend) -> None:
     crash = (
         "import os, signal; from rlvr.sandbox.docker_backend import DockerBackend; "
         "b = DockerBackend(); assert b.run(['true']).ok; print(os.getpid(), flush=True); "
@@ -340,12 +341,10 @@ def test_containers_of_a_killed_owner_are_reaped_by_the_next_pool(sandbox: Docke
     )
     child = subprocess.run([sys.executable, "-c", crash], capture_output=True, timeout=60)
     dead_pid = int(child.stdout)
-    assert owners_containers(sandbox, dead_pid)
-    fresh = DockerBackend(max_containers=1)
-    try:
-        assert fresh.run(["true"], limits=SMALL).ok
-    finally:
-        fresh.close()
+    for _ in range(100):  # the engine needs a moment to see the lifeline close and remove the container
+        if not owners_containers(sandbox, dead_pid):
+            break
+        time.sleep(0.1)
     assert owners_containers(sandbox, dead_pid) == []
 
 
