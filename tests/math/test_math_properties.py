@@ -77,3 +77,68 @@ def test_a_list_never_matches_one_of_its_members(values: list[int]) -> None:
 def test_expanded_polynomial_matches_its_factored_form(a: int, b: int, c: int) -> None:
     expanded = f"{a}x^2 + {a * (b + c)}x + {a * b * c}"
     assert correct(rf"\boxed{{{expanded}}}", f"{a}(x+{b})(x+{c})")
+
+
+LATEX_PIECES = st.sampled_from(
+    [
+        "\\frac",
+        "{",
+        "}",
+        "\\sqrt",
+        "[",
+        "]",
+        "(",
+        ")",
+        "1",
+        "2",
+        "x",
+        "^",
+        "_",
+        "+",
+        "-",
+        "/",
+        "=",
+        "<",
+        ",",
+        "\\pi",
+    ]
+    + [
+        "\\infty",
+        "\\cup",
+        "\\{",
+        "\\}",
+        "|",
+        "!",
+        "\\%",
+        "$",
+        "\\boxed{",
+        "\\text{",
+        " and ",
+        "&",
+        "\\\\",
+        ".",
+    ]
+    + [
+        "\\begin{pmatrix}",
+        "\\end{pmatrix}",
+        "\\pm",
+        "\\left(",
+        "\\right)",
+        "\\in",
+        "99999",
+        "\\sin",
+        "^{",
+        "i",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(LATEX_PIECES, max_size=30).map("".join),
+    st.sampled_from(["1", r"\frac12", "[0,1)", "(1,2)", "x=2"]),
+)
+def test_arbitrary_latex_gets_a_verdict_never_a_crash(response: str, reference: str) -> None:
+    outcome = judge(response, reference)
+    assert outcome.status in (pb.CORRECT, pb.INCORRECT, pb.ERROR)
+    assert outcome.message

@@ -441,9 +441,11 @@ def _to_set(value: Any) -> sympy.Set | None:
                 parts = [_relation_set(v) for v in value.items]  # "x < -2 or x > 3"
                 return None if any(p is None for p in parts) else sympy.Union(*parts)
             if value.kind == "set":
-                return sympy.FiniteSet(*[_expr(v) for v in value.items])
-            if value.kind == "tuple" and len(value.items) == 2 and (value.opener, value.closer) == ("(", ")"):
-                return sympy.Interval.open(_expr(value.items[0]), _expr(value.items[1]))
+                items = [_expr(v) for v in value.items]
+                return None if any(i is None for i in items) else sympy.FiniteSet(*items)
+            ends = [_expr(v) for v in value.items]
+            if len(ends) == 2 and None not in ends and (value.opener, value.closer) == ("(", ")"):
+                return sympy.Interval.open(*ends)
             return None
         if isinstance(value, SetOp):
             parts = [_to_set(p) for p in value.parts]
@@ -458,7 +460,7 @@ def _to_set(value: Any) -> sympy.Set | None:
             return _relation_set(value)
         if isinstance(value, sympy.Expr) and value.is_number:
             return sympy.FiniteSet(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError, NotImplementedError):
         return None
     return None
 
@@ -557,7 +559,7 @@ def _as_text(value: Any) -> str | None:
 
 
 def _expr(value: Any) -> sympy.Expr | None:
-    return value if isinstance(value, sympy.Expr) else None
+    return value if isinstance(value, sympy.Expr) and not isinstance(value, sympy.MatrixBase) else None
 
 
 def _normal_relation(value: Any) -> Any:

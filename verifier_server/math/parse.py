@@ -6,6 +6,7 @@ listed in docs/math.md and anything else raises `ParseError` (an unparsable answ
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -205,7 +206,12 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
             return Answer(-value if sign == "-" else value, text, unit, percent, decimals)
     tokens = tokenize(text)
     parser = _Parser(tokens, config, text)
-    value, units = parser.parse_top()
+    try:
+        value, units = parser.parse_top()
+    except ParseError:
+        raise
+    except (TypeError, ValueError, NotImplementedError, ArithmeticError, AttributeError) as exc:
+        raise ParseError(f"cannot evaluate: {type(exc).__name__}: {exc}", source) from None
     if units and unit is None:
         unit = units
     if isinstance(value, Text) and percent:
@@ -358,14 +364,13 @@ class _Parser:
             value = _PM * _expr(value)
         while self.at_op("+", "-", "pm", "mp"):
             op = self.next().value
-            right = _expr(self.parse_term())
-            left = _expr(value)
+            right = self.parse_term()
             if op == "+":
-                value = left + right
+                value = _arithmetic(operator.add, value, right)
             elif op == "-":
-                value = left - right
+                value = _arithmetic(operator.sub, value, right)
             else:
-                value = left + _PM * right
+                value = _expr(value) + _PM * _expr(right)
         return value
 
     def parse_term(self) -> Any:
@@ -373,12 +378,12 @@ class _Parser:
         while True:
             if self.at_op("*"):
                 self.next()
-                value = _expr(value) * _expr(self.parse_unary())
+                value = _arithmetic(operator.mul, value, self.parse_unary())
             elif self.at_op("/"):
                 self.next()
                 value = _divide(_expr(value), _expr(self.parse_unary()), self)
             elif self._starts_implicit_factor():
-                value = _multiply(value, self.parse_unary())
+                value = _arithmetic(operator.mul, value, self.parse_unary())
             else:
                 return value
 
@@ -749,24 +754,30 @@ class _Parser:
 
 
 def _expr(value: Any) -> sympy.Expr:
-    """The value as a scalar sympy expression, or ParseError when it is a container."""
-    if isinstance(value, sympy.Expr):
+    """The value as a scalar sympy expression, or ParseError when it is a container or a matrix."""
+    if isinstance(value, sympy.Expr) and not isinstance(value, sympy.MatrixBase):
         return value
     if isinstance(value, (int, float)):
         return sympy.sympify(value)
-    if isinstance(value, sympy.MatrixBase):
-        return value  # type: ignore[return-value]
-    raise ParseError(f"cannot do arithmetic with {type(value).__name__}")
+    raise ParseError(f"expected a number or expression, found a {type(value).__name__}")
+
+
+def _operand(value: Any) -> Any:
+    """A scalar or a matrix: what `+ - *` accept (matrix sums and products are answers too)."""
+    return value if isinstance(value, sympy.MatrixBase) else _expr(value)
+
+
+def _arithmetic(operation: Any, *values: Any) -> Any:
+    try:
+        return operation(*[_operand(v) for v in values])
+    except (TypeError, ValueError, NotImplementedError, ArithmeticError) as exc:  # e.g. matrix shapes
+        raise ParseError(f"invalid arithmetic: {exc}") from None
 
 
 def _neg(value: Any) -> Any:
     if isinstance(value, IntervalValue | Seq | SetOp | Relation | Text):
         raise ParseError("minus sign before a set or list")
-    return -_expr(value)
-
-
-def _multiply(left: Any, right: Any) -> Any:
-    return _expr(left) * _expr(right)
+    return -_operand(value)
 
 
 def _divide(num: sympy.Expr, den: sympy.Expr, parser: _Parser) -> sympy.Expr:

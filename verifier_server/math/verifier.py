@@ -161,9 +161,15 @@ def judge(response: str, ground_truth: str, config: MathConfig = MathConfig()) -
         return Outcome.incorrect(f"answer could not be parsed ({exc}); {where}")
     if reference is None:
         return Outcome.error(f"ground truth {_short(gold_text)} could not be parsed ({reference_error})")
-    decision: Decision = compare_answers(reference, candidate, config.compare)
-    if not decision.match:
-        decision = _decimal_comma_reading(reference, candidate, gold_text, answer_text, config) or decision
+    try:
+        decision: Decision = compare_answers(reference, candidate, config.compare)
+        if not decision.match:
+            decision = (
+                _decimal_comma_reading(reference, candidate, gold_text, answer_text, config) or decision
+            )
+    except (TypeError, ValueError, AttributeError, NotImplementedError, ArithmeticError) as exc:
+        # sympy refused an operation on these values: the answer is unknown, not wrong.
+        return Outcome.error(f"comparison failed ({type(exc).__name__}: {exc}); {where}")
     if decision.match:
         return Outcome.correct(f"{decision.how}; {where}")
     return Outcome.incorrect(f"{decision.how}; {where}")
