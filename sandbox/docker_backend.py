@@ -129,6 +129,10 @@ echo rlvr-cleanup-done >&2
 )
 
 
+class _ContainerGone(RuntimeError):
+    """A warm container no longer exists or runs, so nothing was started in it."""
+
+
 def _docker_module() -> Any:
     try:
         import docker
@@ -375,14 +379,19 @@ class _Engine:
         The SDK's own `exec_start(socket=True)` is not used: its HTTP response reader may already
         have buffered the first output bytes past the headers, and they would be lost.
         """
-        exec_id = self.api.exec_create(
-            container.id,
-            argv,
-            stdin=True,
-            user=f"{container.uid}:{container.uid}",
-            workdir=WORKDIR,
-            environment=ENVIRONMENT,
-        )["Id"]
+        try:
+            exec_id = self.api.exec_create(
+                container.id,
+                argv,
+                stdin=True,
+                user=f"{container.uid}:{container.uid}",
+                workdir=WORKDIR,
+                environment=ENVIRONMENT,
+            )["Id"]
+        except self.errors.APIError as e:
+            if e.status_code in (404, 409):  # no such container, or it is not running
+                raise _ContainerGone(f"container {container.id[:12]} is gone: {e}") from e
+            raise
         body = json.dumps({"Detach": False, "Tty": False}).encode()
         sock, rest = self.upgrade(f"/exec/{exec_id}/start", body)
         return _Exec(exec_id, sock, rest, stdin, caps)
@@ -695,10 +704,15 @@ class DockerBackend(Backend):
         """
         payload = _tar(files) if files else b""
         collect = [_relative_path(name) for name in collect]
+        shape = _ContainerShape.of(limits)
         try:
             pool = self._get_pool()
-            with pool.checkout(_ContainerShape.of(limits)) as container:
-                return self._run_in(pool.engine, container, command, payload, stdin, limits, collect)
+            try:
+                with pool.checkout(shape) as container:
+                    return self._run_in(pool.engine, container, command, payload, stdin, limits, collect)
+            except _ContainerGone:  # removed behind our back (engine restart, `docker rm`): a fresh one
+                with pool.checkout(shape) as container:
+                    return self._run_in(pool.engine, container, command, payload, stdin, limits, collect)
         except SandboxUnavailable as e:
             return RunResult(exit_code=None, sandbox_error=str(e))
         except Exception as e:  # the engine or the container failed, not the program

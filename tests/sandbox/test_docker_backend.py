@@ -402,3 +402,11 @@ def test_a_forked_child_runs_in_its_own_containers_and_leaves_the_parents_alone(
     assert owners_containers(sandbox, child) == []
     assert {c["Id"] for c in owners_containers(sandbox, os.getpid())} == parent_containers
     assert py(sandbox, "print('parent still runs')").stdout == b"parent still runs\n"
+
+
+def test_a_warm_container_removed_behind_the_backends_back_is_replaced(sandbox: DockerBackend) -> None:
+    assert py(sandbox, "print(1)").ok
+    for container in owners_containers(sandbox, os.getpid()):
+        subprocess.run(["docker", "rm", "-f", container["Id"]], capture_output=True, check=True)
+    result = py(sandbox, "print('fresh container')")
+    assert result.ok and result.stdout == b"fresh container\n", result
