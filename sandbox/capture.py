@@ -17,6 +17,8 @@ class Stream:
     data: bytearray = field(default_factory=bytearray)
     overflowed: bool = False
     closed: bool = False
+    eof_at: float | None = None  # monotonic time the writers were all gone
+    dropped: bool = False  # closed by `capture` itself after overflowing (see `drop_on_overflow`)
 
 
 @dataclass
@@ -33,6 +35,7 @@ def capture(
     deadline: float,
     kill: Callable[[Capture], None],
     kill_on_overflow: frozenset[str] = frozenset(),
+    drop_on_overflow: frozenset[str] = frozenset(),
     grace_seconds: float = 5.0,
 ) -> Capture:
     """Read every pipe in `pipes` (name -> (fd, cap in bytes)) until all reach EOF.
@@ -41,7 +44,9 @@ def capture(
     when the monotonic clock passes `deadline` (seconds) or a stream named in `kill_on_overflow`
     passes its cap; reading then continues to EOF, which the kill guarantees (the sandbox's death
     closes every write end); if EOF still has not come `grace_seconds` after the kill, reading stops
-    anyway so a failed kill cannot hang the caller. The caller owns and closes the fds.
+    anyway so a failed kill cannot hang the caller. A stream in `drop_on_overflow` is instead closed
+    at its cap (its writer gets EPIPE/SIGPIPE) and marked `dropped`: the caller owns and closes every
+    other fd.
     """
     streams = {name: Stream(cap) for name, (_, cap) in pipes.items()}
     result = Capture(streams)
@@ -78,6 +83,7 @@ def capture(
                     continue
                 if not chunk:
                     stream.closed = True
+                    stream.eof_at = time.monotonic()
                     sel.unregister(key.fd)
                     continue
                 room = stream.cap - len(stream.data)
@@ -87,5 +93,12 @@ def capture(
                     if key.data in kill_on_overflow and result.overflowed is None:
                         result.overflowed = key.data
                         stop()
+                    if key.data in drop_on_overflow:
+                        stream.data += chunk
+                        stream.closed = stream.dropped = True
+                        stream.eof_at = time.monotonic()
+                        sel.unregister(key.fd)
+                        os.close(key.fd)
+                        continue
                 stream.data += chunk
     return result

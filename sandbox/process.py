@@ -3,68 +3,47 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
-import math
+import marshal
 import os
-import re
-import select
 import shlex
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
+from rlvr.sandbox.bwrap import (
+    MIB,
+    WORKDIR,
+    Bwrap,
+    Launched,
+    become_subreaper,
+    check_relative,
+    file_args,
+    memfd,
+    parse_status,
+    prlimit_argv,
+    rlimits,
+    system_binds,
+)
 from rlvr.sandbox.capture import Capture, capture
 from rlvr.sandbox.limits import Limits, RunResult
 from rlvr.sandbox.memory import looks_out_of_memory
 from rlvr.sandbox.seccomp import UnsupportedArchitecture, build_filter
 from rlvr.sandbox.slots import DEFAULT_SLOTS, DEFAULT_UID_BASE, SlotPool
 
-WORKDIR = "/w"
-UNSAFE_ENV = "RLVR_UNSAFE_NO_SANDBOX"
-MIB = 1 << 20
-_PR_SET_CHILD_SUBREAPER = 36
-# bwrap's pid-1 reaper runs in the sandbox's user namespace under the slot uid, so it counts against
+# bwrap's pid-1 reaper runs in the sandbox's user namespace under the run's uid, so it counts against
 # RLIMIT_NPROC there (the outer bwrap lives in the parent namespace, whose count has no limit).
 _BWRAP_PROCESSES = 1
-_SANDBOX_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "LANG": "C.UTF-8",
-    "LC_ALL": "C.UTF-8",
-    "HOME": WORKDIR,
-    "TMPDIR": WORKDIR,
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONIOENCODING": "utf-8",
-}
-# Read-only system view: /usr plus the merged-/usr top-level links, and the few /etc files programs
-# and compilers read. Nothing else of the host (no /home, /root, /tmp, /proc of the host, the repo).
-_TOP_LEVEL = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
-
-
-def _memfd(data: bytes, name: str = "rlvr") -> int:
-    """An fd holding `data`, positioned at its start (for bwrap `--file`/`--seccomp`, or a stdin)."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
-def _system_binds() -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr"]
-    for path in _TOP_LEVEL:
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            args += ["--ro-bind", path, path]
-    for path in _ETC:
-        args += ["--ro-bind-try", path, path]
-    return args
+_DRIVER = (Path(__file__).with_name("batch_driver.py")).read_text()
+_DRIVER_PYTHON = "/usr/bin/python3"
+BATCH_SIZE = 16  # runs per sandbox start in run_many (2 pipes each are passed into the sandbox)
+# The host re-checks each batched run's wall time from when its pipes closed; this absorbs the
+# driver's own work between runs (and the sandbox start before the first one).
+_BATCH_WALL_SLACK = 1.0
+_BATCH_START_SECONDS = 5.0
 
 
 class ProcessBackend(Backend):
@@ -72,11 +51,12 @@ class ProcessBackend(Backend):
 
     Per run: new user, pid, net, ipc, uts, mount and cgroup namespaces; a read-only bind of /usr;
     a tmpfs work dir `/w` of `workdir_mb` (also `$HOME`, `$TMPDIR` and `/tmp`); a fresh /proc and a
-    minimal /dev; everything else read-only; `--new-session` (no controlling terminal); a seccomp
-    filter (see `rlvr.sandbox.seccomp`); rlimits for CPU, address space, data, processes, open files
-    and file size; a pid namespace whose init dies with the run, so nothing it started survives.
-    When the host runs as root, each concurrent run gets its own unprivileged uid (`uid_base + slot`),
-    which makes RLIMIT_NPROC a per-run limit; otherwise runs use the caller's uid.
+    minimal read-only /dev; `--new-session` (no controlling terminal); a seccomp filter (see
+    `rlvr.sandbox.seccomp`); rlimits for CPU, address space, data, processes, open files and file
+    size; a pid namespace whose init dies with the run, so nothing it started survives. When the
+    host runs as root, each concurrent run gets its own unprivileged uid (`uid_base + slot`), which
+    makes RLIMIT_NPROC a per-run limit; otherwise runs use the caller's uid. `run_many` runs up to
+    `BATCH_SIZE` stdins per sandbox start through an in-sandbox driver (`batch_driver.py`).
     """
 
     name = "process"
@@ -84,21 +64,24 @@ class ProcessBackend(Backend):
     def __init__(
         self, *, uid_base: int = DEFAULT_UID_BASE, slots: int = DEFAULT_SLOTS, bwrap: str | None = None
     ) -> None:
-        self.bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
-        self.setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        self.bwrap = Bwrap(
+            bwrap or shutil.which("bwrap") or "/usr/bin/bwrap",
+            shutil.which("setpriv") or "/usr/bin/setpriv",
+            tuple(system_binds()),
+        )
         self.prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
         self.slots = SlotPool(uid_base, slots) if os.geteuid() == 0 else None
+        self._seccomp = b""
         self._checked = False
-        self._seccomp: bytes | None = None
-        self._binds = _system_binds()
 
     # -- availability ------------------------------------------------------------------------------
     def check(self) -> None:
+        """Raise SandboxUnavailable (saying how to fix it) unless a probe sandbox runs here."""
         if self._checked:
             return
         for tool, package in (
-            (self.bwrap, "bubblewrap"),
-            (self.setpriv, "util-linux"),
+            (self.bwrap.bwrap, "bubblewrap"),
+            (self.bwrap.setpriv, "util-linux"),
             (self.prlimit, "util-linux"),
         ):
             if not os.access(tool, os.X_OK):
@@ -109,18 +92,66 @@ class ProcessBackend(Backend):
             self._seccomp = build_filter()
         except UnsupportedArchitecture as e:
             raise SandboxUnavailable(f"{e}; use the docker backend on this machine") from e
-        _become_subreaper()
-        self._checked = True  # the probe run below goes through the normal path
+        try:
+            become_subreaper()
+        except OSError as e:
+            raise SandboxUnavailable(f"{e}: the process backend needs Linux >= 3.4") from e
+        self._checked = True  # the probe below goes through the normal path
         probe = self.run(["/bin/sh", "-c", "echo ok"], limits=Limits(wall_seconds=20.0, cpu_seconds=10.0))
         if probe.stdout != b"ok\n":
             self._checked = False
+            why = probe.sandbox_error or probe.stderr.decode(errors="replace").strip()
             raise SandboxUnavailable(
-                "bubblewrap could not create a sandbox here: "
-                f"{probe.sandbox_error or probe.stderr.decode(errors='replace').strip()!r} (exit {probe.exit_code}). "
+                f"bubblewrap could not create a sandbox here: {why!r} (exit {probe.exit_code}). "
                 "It needs unprivileged user namespaces: `sysctl -w kernel.unprivileged_userns_clone=1` "
                 "and `sysctl -w user.max_user_namespaces=10000`; inside a container, run it with "
-                "`--security-opt seccomp=unconfined --security-opt apparmor=unconfined` or use the docker backend"
+                "`--security-opt seccomp=unconfined --security-opt apparmor=unconfined`, or use the docker backend"
             )
+
+    @contextlib.contextmanager
+    def _uid(self) -> Iterator[int]:
+        if self.slots is None:
+            yield os.getuid()
+        else:
+            with self.slots.acquire() as uid:
+                yield uid
+
+    def _spawn(
+        self,
+        uid: int,
+        payload: list[str],
+        workdir_mb: int,
+        files: dict[str, int],
+        stdin_fd: int,
+        pass_fds: list[int],
+    ) -> tuple[Launched, int] | str:
+        """Start `payload` in a new sandbox; return it with the read end of its status pipe, or an error.
+
+        `files` (work-dir path -> memfd) are copied in; `pass_fds` stay open into the sandbox.
+        """
+        seccomp_fd = memfd(self._seccomp, "seccomp")
+        status_r, status_w = os.pipe()
+        try:
+            argv = self.bwrap.argv(uid, workdir_mb, seccomp_fd, status_w, file_args(files), payload)
+            inherited = [seccomp_fd, status_w, *files.values(), *pass_fds]
+            for fd in inherited:
+                os.set_inheritable(fd, True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=stdin_fd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=inherited,
+                env={},
+                start_new_session=True,
+            )
+        except OSError as e:
+            os.close(status_r)
+            return f"could not start bwrap: {e}"
+        finally:
+            os.close(seccomp_fd)
+            os.close(status_w)  # ours must go, or EOF would never come
+        return Launched(proc), status_r
 
     # -- one run ---------------------------------------------------------------------------------
     def run(
@@ -133,199 +164,215 @@ class ProcessBackend(Backend):
         collect: Sequence[str] = (),
     ) -> RunResult:
         self.check()
-        if self.slots is None:
-            return self._run_as(os.getuid(), command, files or {}, stdin, limits, collect)
-        with self.slots.acquire() as uid:
-            return self._run_as(uid, command, files or {}, stdin, limits, collect)
-
-    def _run_as(
-        self,
-        uid: int,
-        command: list[str],
-        files: Mapping[str, bytes],
-        stdin: bytes,
-        limits: Limits,
-        collect: Sequence[str],
-    ) -> RunResult:
-        owned: list[int] = []  # fds to close after the run
-        try:
-            for path in list(files) + list(collect):
-                _check_relative(path)
-            seccomp_fd = _memfd(self._seccomp or b"", "seccomp")
-            owned.append(seccomp_fd)
-            status_r, status_w = os.pipe()
-            owned += [status_r, status_w]
-            file_args: list[str] = []
-            made_dirs: set[str] = set()
-            file_fds: list[int] = []
-            for path, data in files.items():
-                parent = os.path.dirname(path)
-                while parent and parent not in made_dirs:
-                    made_dirs.add(parent)
-                    file_args[:0] = ["--dir", f"{WORKDIR}/{parent}"]
-                    parent = os.path.dirname(parent)
-                fd = _memfd(data, "file")
-                owned.append(fd)
-                file_fds.append(fd)
-                file_args += ["--perms", "0755", "--file", str(fd), f"{WORKDIR}/{path}"]
-            collect_pipes: dict[str, tuple[int, int]] = {}
-            for path in collect:
-                r, w = os.pipe()
-                owned += [r, w]
-                collect_pipes[path] = (r, w)
-            argv = self._argv(uid, command, limits, seccomp_fd, status_w, file_args, collect_pipes)
-            stdin_fd = _memfd(stdin, "stdin")
-            owned.append(stdin_fd)
-            pass_fds = [seccomp_fd, status_w, *file_fds, *(w for _, w in collect_pipes.values())]
-            for fd in pass_fds:
-                os.set_inheritable(fd, True)
+        for path in [*(files or {}), *collect]:
+            check_relative(path)
+        with self._uid() as uid, _Fds() as fds:
+            file_fds = {path: fds.own(memfd(data, "file")) for path, data in (files or {}).items()}
+            collect_pipes = {path: fds.pipe() for path in collect}
+            payload = prlimit_argv(self.prlimit, rlimits(limits, _BWRAP_PROCESSES + (1 if collect else 0)))
+            if collect:
+                payload += ["/bin/bash", "-c", _collect_script(collect_pipes), "collect", *command]
+            else:
+                payload += command
+            stdin_fd = fds.own(memfd(stdin, "stdin"))
             start = time.monotonic()
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=stdin_fd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    pass_fds=pass_fds,
-                    env={},
-                    start_new_session=True,
-                )
-            except OSError as e:
-                return RunResult(exit_code=None, sandbox_error=f"could not start bwrap: {e}")
-            # Our copies of the write ends must go, or EOF would never come.
-            os.close(status_w)
-            owned.remove(status_w)
-            for _, (_, w) in collect_pipes.items():
-                os.close(w)
-                owned.remove(w)
-            assert proc.stdout is not None and proc.stderr is not None
+            spawned = self._spawn(
+                uid, payload, limits.workdir_mb, file_fds, stdin_fd, [w for _, w in collect_pipes.values()]
+            )
+            if isinstance(spawned, str):
+                return RunResult(exit_code=None, sandbox_error=spawned)
+            launched, status_r = spawned
+            fds.own(status_r)
+            for _, w in collect_pipes.values():
+                fds.close(w)
+            stdout, stderr = launched.proc.stdout, launched.proc.stderr
+            assert stdout is not None and stderr is not None
             pipes = {
-                "stdout": (proc.stdout.fileno(), limits.output_bytes),
-                "stderr": (proc.stderr.fileno(), limits.output_bytes),
+                "stdout": (stdout.fileno(), limits.output_bytes),
+                "stderr": (stderr.fileno(), limits.output_bytes),
                 "status": (status_r, 1 << 16),
+                **{f"collect:{p}": (r, limits.file_size_mb * MIB + 1) for p, (r, _) in collect_pipes.items()},
             }
-            for path, (r, _) in collect_pipes.items():
-                pipes["collect:" + path] = (r, limits.file_size_mb * MIB + 1)
-            killer = _Run(proc)
             seen = capture(
                 pipes,
                 deadline=start + limits.wall_seconds,
-                kill=lambda so_far: killer.kill(bytes(so_far.streams["status"].data)),
+                kill=lambda so_far: launched.kill(bytes(so_far.streams["status"].data)),
                 kill_on_overflow=frozenset({"stdout", "stderr"}),
             )
-            return self._result(proc, seen, killer, limits, start, collect)
-        finally:
-            for fd in owned:
-                os.close(fd)
+            status = bytes(seen.streams["status"].data)
+            cpu, peak_rss = launched.finish(status)
+            stdout.close()
+            stderr.close()
+            result = _single_result(
+                seen, parse_status(status), launched, limits, time.monotonic() - start, cpu
+            )
+            if result.sandbox_error is None and not (seen.wall_timed_out or seen.overflowed):
+                _classify(result, cpu, peak_rss, limits)
+            for path in collect:
+                data = bytes(seen.streams[f"collect:{path}"].data)
+                if data[:1] == b"1":
+                    result.files[path] = data[1:]
+            return result
 
-    def _argv(
+    # -- many runs of one command ----------------------------------------------------------------
+    def run_many(
         self,
-        uid: int,
         command: list[str],
-        limits: Limits,
-        seccomp_fd: int,
-        status_fd: int,
-        file_args: list[str],
-        collect_pipes: Mapping[str, tuple[int, int]],
-    ) -> list[str]:
-        argv = [self.setpriv]
-        if os.geteuid() == 0:
-            argv += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        # The parent-death signal must be set after the uid change (which clears it): setpriv does so.
-        argv += ["--pdeathsig", "KILL", "--", self.bwrap]
-        argv += ["--unshare-all", "--unshare-user", "--uid", str(uid), "--gid", str(uid)]
-        argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session"]
-        argv += self._binds
-        argv += ["--proc", "/proc", "--dev", "/dev"]
-        argv += ["--size", str(limits.workdir_mb * MIB), "--tmpfs", WORKDIR, "--symlink", WORKDIR, "/tmp"]
-        argv += file_args
-        argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
-        for key, value in _SANDBOX_ENV.items():
-            argv += ["--setenv", key, value]
-        argv += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--"]
-        argv += self._prlimit_argv(limits, extra_processes=1 if collect_pipes else 0)
-        if collect_pipes:
-            argv += ["/bin/bash", "-c", _collect_script(collect_pipes), "collect", *command]
-        else:
-            argv += command
-        return argv
+        *,
+        files: Mapping[str, bytes] | None = None,
+        stdins: Sequence[bytes],
+        limits: Limits = Limits(),
+    ) -> list[RunResult]:
+        """Run `command` once per stdin, up to BATCH_SIZE runs per sandbox start.
 
-    def _prlimit_argv(self, limits: Limits, extra_processes: int) -> list[str]:
-        cpu = max(1, math.ceil(limits.cpu_seconds))
-        memory = limits.memory_mb * MIB
-        nproc = limits.processes + _BWRAP_PROCESSES + extra_processes
-        fsize = limits.file_size_mb * MIB
-        # CPU: SIGXCPU at the soft limit, SIGKILL one second later for programs that catch it.
+        Each batched run still gets its own rlimits, wall limit, capped output pipes, a work dir
+        restored to `files`, and a clean process table (everything of the previous run is killed).
+        Runs the driver could not report (it was killed, or the sandbox failed) are redone one
+        sandbox each with `run`, so a hostile program can only cost time, never a wrong result.
+        """
+        self.check()
+        for path in files or {}:
+            check_relative(path)
+        results: list[RunResult | None] = []
+        if len(stdins) > 1 and os.access(_DRIVER_PYTHON, os.X_OK):
+            for i in range(0, len(stdins), BATCH_SIZE):
+                results += self._batch(command, dict(files or {}), stdins[i : i + BATCH_SIZE], limits)
+        else:
+            results = [None] * len(stdins)
         return [
-            self.prlimit,
-            f"--cpu={cpu}:{cpu + 1}",
-            f"--as={memory}",
-            f"--data={memory}",
-            f"--nproc={nproc}",
-            f"--nofile={limits.open_files}",
-            f"--fsize={fsize}",
-            "--core=0",
-            "--",
+            done if done is not None else self.run(command, files=files, stdin=stdin, limits=limits)
+            for done, stdin in zip(results, stdins)
         ]
 
-    def _result(
-        self,
-        proc: subprocess.Popen,
-        seen: Capture,
-        killer: _Run,
-        limits: Limits,
-        start: float,
-        collect: Sequence[str],
-    ) -> RunResult:
-        streams = seen.streams
-        _, cpu, peak_rss = killer.finish(bytes(streams["status"].data))
-        wall = time.monotonic() - start
-        status = _parse_status(bytes(streams["status"].data))
-        stderr = bytes(streams["stderr"].data)
-        result = RunResult(
-            exit_code=None,
-            stdout=bytes(streams["stdout"].data),
-            stderr=stderr,
-            stdout_truncated=streams["stdout"].overflowed,
-            stderr_truncated=streams["stderr"].overflowed,
-            wall_seconds=wall,
-            cpu_seconds=cpu,
-            output_exceeded=seen.overflowed is not None,
-        )
-        if seen.wall_timed_out:
-            result.timed_out = True
-            result.signal = signal.SIGKILL
-            return result
-        if result.output_exceeded:
-            result.signal = signal.SIGKILL
-            return result
-        code = status.get("exit-code")
-        if code is None:
-            result.sandbox_error = (
-                f"bwrap failed (exit {proc.returncode}): {stderr.decode(errors='replace').strip()}"
+    def _batch(
+        self, command: list[str], files: dict[str, bytes], stdins: Sequence[bytes], limits: Limits
+    ) -> list[RunResult | None]:
+        with self._uid() as uid, _Fds() as fds:
+            control_r, control_w = fds.pipe()
+            outputs = [(fds.pipe(), fds.pipe()) for _ in stdins]
+            manifest = {
+                "workdir": WORKDIR,
+                "command": list(command),
+                "files": files,
+                "limits": rlimits(limits, _BWRAP_PROCESSES + 1),
+                "wall_seconds": float(limits.wall_seconds),
+                "runs": [
+                    {"stdin": stdin, "stdout": out[1], "stderr": err[1]}
+                    for stdin, (out, err) in zip(stdins, outputs)
+                ],
+            }
+            manifest_fd = fds.own(memfd(marshal.dumps(manifest, 4), "manifest"))
+            payload = [_DRIVER_PYTHON, "-I", "-S", "-c", _DRIVER, str(manifest_fd), str(control_w)]
+            write_ends = [control_w, *(w for out, err in outputs for w in (out[1], err[1]))]
+            stdin_fd = fds.own(memfd(b"", "stdin"))
+            start = time.monotonic()
+            spawned = self._spawn(uid, payload, limits.workdir_mb, {}, stdin_fd, [manifest_fd, *write_ends])
+            if isinstance(spawned, str):
+                return [None] * len(stdins)
+            launched, status_r = spawned
+            fds.own(status_r)
+            for w in write_ends:
+                fds.close(w)
+            driver_out, driver_err = launched.proc.stdout, launched.proc.stderr
+            assert driver_out is not None and driver_err is not None
+            pipes = {
+                "control": (control_r, 1 << 16),
+                "status": (status_r, 1 << 16),
+                "driver:stdout": (driver_out.fileno(), 1 << 16),
+                "driver:stderr": (driver_err.fileno(), 1 << 16),
+            }
+            for i, (out, err) in enumerate(outputs):
+                pipes[f"stdout:{i}"] = (out[0], limits.output_bytes)
+                pipes[f"stderr:{i}"] = (err[0], limits.output_bytes)
+            dropped = frozenset(name for name in pipes if name.startswith(("stdout:", "stderr:")))
+            seen = capture(
+                pipes,
+                deadline=start
+                + _BATCH_START_SECONDS
+                + len(stdins) * (limits.wall_seconds + _BATCH_WALL_SLACK),
+                kill=lambda so_far: launched.kill(bytes(so_far.streams["status"].data)),
+                drop_on_overflow=dropped,
             )
-            return result
-        if code > 128 and code - 128 < signal.NSIG:
-            result.signal = code - 128
-        else:
-            result.exit_code = code
-        # SIGXCPU is RLIMIT_CPU's soft limit; the hard one (a second later) is a SIGKILL.
-        result.timed_out = result.signal == signal.SIGXCPU or cpu > limits.cpu_seconds
-        if not result.timed_out and result.exit_code != 0:
-            result.memory_exceeded = looks_out_of_memory(result, peak_rss, limits)
-        for path in collect:
-            data = bytes(streams["collect:" + path].data)
-            if data[:1] == b"1":
-                result.files[path] = data[1:]
+            launched.finish(bytes(seen.streams["status"].data))
+            driver_out.close()
+            driver_err.close()
+            for name in dropped:
+                if seen.streams[name].dropped:
+                    fds.forget(pipes[name][0])
+            return _batch_results(seen, len(stdins), start, limits)
+
+
+def _single_result(
+    seen: Capture, status: dict[str, int], launched: Launched, limits: Limits, wall: float, cpu: float
+) -> RunResult:
+    streams = seen.streams
+    result = RunResult(
+        exit_code=None,
+        stdout=bytes(streams["stdout"].data),
+        stderr=bytes(streams["stderr"].data),
+        stdout_truncated=streams["stdout"].overflowed,
+        stderr_truncated=streams["stderr"].overflowed,
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        output_exceeded=seen.overflowed is not None,
+        timed_out=seen.wall_timed_out,
+    )
+    if seen.wall_timed_out or seen.overflowed:
+        result.signal = signal.SIGKILL  # we killed it
         return result
+    code = status.get("exit-code")
+    if code is None:  # bwrap writes exit-code only once the command ran; otherwise it failed itself
+        text = result.stderr.decode(errors="replace").strip()
+        result.sandbox_error = f"bwrap failed (exit {launched.proc.returncode}): {text}"
+    elif code > 128 and code - 128 < signal.NSIG:  # as a shell reports it; bwrap gives no other way
+        result.signal = code - 128
+    else:
+        result.exit_code = code
+    return result
 
 
-def _check_relative(path: str) -> None:
-    norm = os.path.normpath(path)
-    if os.path.isabs(path) or norm.startswith("..") or norm in (".", "") or norm != path:
-        raise ValueError(
-            f"sandbox file path {path!r} must be a plain relative path inside the work dir, like 'a/b.txt'"
+def _batch_results(seen: Capture, count: int, start: float, limits: Limits) -> list[RunResult | None]:
+    """One result per run the driver reported (None for the rest), from its control lines and our pipes."""
+    reported: dict[int, list[str]] = {}
+    for line in bytes(seen.streams["control"].data).decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) == 7 and fields[0].isdigit() and int(fields[0]) < count:
+            reported[int(fields[0])] = fields
+    results: list[RunResult | None] = []
+    previous_end = start
+    for i in range(count):
+        out, err = seen.streams[f"stdout:{i}"], seen.streams[f"stderr:{i}"]
+        end = max(out.eof_at or time.monotonic(), err.eof_at or time.monotonic())
+        host_wall, previous_end = end - previous_end, end
+        if i not in reported or seen.wall_timed_out:
+            results.append(None)
+            continue
+        _, code, sig, cpu, wall, peak, timed_out = reported[i]
+        result = RunResult(
+            exit_code=int(code) if int(code) >= 0 else None,
+            signal=int(sig) or None,
+            stdout=bytes(out.data),
+            stderr=bytes(err.data),
+            stdout_truncated=out.overflowed,
+            stderr_truncated=err.overflowed,
+            wall_seconds=float(wall),
+            cpu_seconds=float(cpu),
+            output_exceeded=out.overflowed or err.overflowed,
+            # Our own clock bounds the driver's: a run cannot hide time it spent.
+            timed_out=timed_out == "1" or host_wall > limits.wall_seconds + _BATCH_WALL_SLACK,
         )
+        if not (result.timed_out or result.output_exceeded):
+            _classify(result, float(cpu), int(peak), limits)
+        results.append(result)
+    return results
+
+
+def _classify(result: RunResult, cpu: float, peak_rss: int, limits: Limits) -> None:
+    """Set `timed_out` for CPU-limit deaths and `memory_exceeded` for likely out-of-memory deaths."""
+    # SIGXCPU is RLIMIT_CPU's soft limit; the hard one (a second later) is a SIGKILL.
+    result.timed_out = result.signal == signal.SIGXCPU or cpu > limits.cpu_seconds
+    if not result.timed_out and result.exit_code != 0:
+        result.memory_exceeded = looks_out_of_memory(result, peak_rss, limits)
 
 
 def _collect_script(collect_pipes: Mapping[str, tuple[int, int]]) -> str:
@@ -342,77 +389,32 @@ def _collect_script(collect_pipes: Mapping[str, tuple[int, int]]) -> str:
     return "\n".join(lines)
 
 
-def _parse_status(data: bytes) -> dict[str, int]:
-    """Merge bwrap's `--json-status-fd` documents: `child-pid` at start, `exit-code` once the command ran.
+class _Fds:
+    """The fds one run opened, closed together when it ends (each exactly once)."""
 
-    The first `child-pid` wins: it is written before the command starts, and the pid is later
-    signalled, so nothing written after it (the fd is close-on-exec anyway) may redirect that.
-    """
-    merged: dict[str, int] = {}
-    for match in re.finditer(rb"\{[^{}]*\}", data):
-        try:
-            doc = json.loads(match.group())
-        except ValueError:
-            continue
-        for key, value in doc.items():
-            if isinstance(value, int) and not (key == "child-pid" and key in merged):
-                merged[key] = value
-    return merged
+    def __init__(self) -> None:
+        self._open: list[int] = []
 
+    def __enter__(self) -> _Fds:
+        return self
 
-class _Run:
-    """One started bwrap: kills it from outside and reaps it, including its pid-1 init.
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._open:
+            os.close(fd)
+        self._open.clear()
 
-    bwrap's outer process exits as soon as its init reports the exit code, so the init (whose
-    reaped children carry the program's CPU time) is re-parented; we are a child subreaper, so it
-    comes to us and `finish` can collect its rusage and be sure its namespace is empty.
-    """
+    def own(self, fd: int) -> int:
+        self._open.append(fd)
+        return fd
 
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.init_pidfd: int | None = None
+    def pipe(self) -> tuple[int, int]:
+        r, w = os.pipe()
+        return self.own(r), self.own(w)
 
-    def _open_init(self, status: bytes) -> None:
-        child = _parse_status(status).get("child-pid")
-        if child is not None and self.init_pidfd is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.init_pidfd = os.pidfd_open(child)
-        self.init_pid = child
+    def close(self, fd: int) -> None:
+        self._open.remove(fd)
+        os.close(fd)
 
-    def kill(self, status: bytes) -> None:
-        """SIGKILL the sandbox's init (the kernel then kills its whole pid namespace) and bwrap."""
-        self._open_init(status)
-        if self.init_pidfd is not None:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self.init_pidfd, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def finish(self, status: bytes, timeout: float = 5.0) -> tuple[int, float, int]:
-        """Reap everything; return (bwrap's wait status, CPU seconds of the tree, peak RSS in bytes)."""
-        _, wait_status, usage = os.wait4(self.proc.pid, 0)
-        self.proc.returncode = os.waitstatus_to_exitcode(wait_status)
-        cpu = usage.ru_utime + usage.ru_stime
-        peak = usage.ru_maxrss
-        self._open_init(status)
-        if self.init_pidfd is not None:
-            try:
-                if not select.select([self.init_pidfd], [], [], timeout)[0]:
-                    signal.pidfd_send_signal(self.init_pidfd, signal.SIGKILL)
-                    select.select([self.init_pidfd], [], [], timeout)
-                with contextlib.suppress(ChildProcessError):
-                    pid, _, init_usage = os.wait4(self.init_pid, os.WNOHANG)
-                    if pid:
-                        cpu += init_usage.ru_utime + init_usage.ru_stime
-                        peak = max(peak, init_usage.ru_maxrss)
-            finally:
-                os.close(self.init_pidfd)
-                self.init_pidfd = None
-        return wait_status, cpu, peak * 1024
-
-
-def _become_subreaper() -> None:
-    """Make orphaned descendants (bwrap's init) our children, so we can reap them and read their rusage."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise SandboxUnavailable(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}")
+    def forget(self, fd: int) -> None:
+        """`fd` was closed elsewhere (by `capture`)."""
+        self._open.remove(fd)
