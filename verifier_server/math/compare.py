@@ -136,6 +136,9 @@ class _Context:
     def exprs(self, ref: sympy.Expr, cand: sympy.Expr) -> Decision:
         if ref == cand:
             return Decision(True, "identical expressions")
+        numeral = _numeral(ref), _numeral(cand)
+        if numeral != (None, None):
+            return self.numerals(ref, cand, *numeral)
         if ref.has(*_INFINITIES) or cand.has(*_INFINITIES):
             return Decision(False, "different infinite values")
         if (
@@ -145,6 +148,17 @@ class _Context:
         ):
             return self.numbers(ref, cand)
         return self.symbolic(ref, cand)
+
+    def numerals(
+        self, ref: sympy.Expr, cand: sympy.Expr, ref_num: tuple | None, cand_num: tuple | None
+    ) -> Decision:
+        """`204_5` against `204_5` or a bare `204` (the subscript omitted); another base never matches."""
+        ref_digits, ref_base = ref_num or (str(ref), None)
+        cand_digits, cand_base = cand_num or (str(cand), None)
+        if ref_base and cand_base and ref_base != cand_base:
+            return Decision(False, f"numeral in base {cand_base}, expected base {ref_base}")
+        same = ref_digits == cand_digits
+        return Decision(same, "same digits in the same base" if same else "different numerals")
 
     def numbers(self, ref: sympy.Expr, cand: sympy.Expr) -> Decision:
         if ref.is_Rational and cand.is_Rational and self.tolerance is None:
@@ -416,6 +430,18 @@ def _kind(value: Any) -> str:
     return "value"
 
 
+_NUMERAL_RE = re.compile(r"^([0-9A-Za-z]+)_(\d+)$")
+
+
+def _numeral(value: sympy.Expr) -> tuple[str, str] | None:
+    """(digits, base) of a base-subscripted numeral symbol such as `204_5`, else None."""
+    if isinstance(value, sympy.Symbol):
+        match = _NUMERAL_RE.match(value.name)
+        if match and match.group(1)[0].isdigit():
+            return match.group(1), match.group(2)
+    return None
+
+
 def _complex(value: sympy.Expr) -> complex:
     number = sympy.N(value, 30)
     if number.has(*_INFINITIES):
@@ -596,11 +622,15 @@ def _is_name(value: Any) -> bool:
 
 
 def _lone(relation: Relation) -> str | None:
-    if _is_name(relation.exprs[0]):
-        return str(relation.exprs[0])
-    if _is_name(relation.exprs[-1]):
-        return str(relation.exprs[-1])
+    """The variable an equation names; `y`, `f(x)`, `g(x)` all name the dependent variable."""
+    for side in (relation.exprs[0], relation.exprs[-1]):
+        if _is_name(side):
+            name = str(side)
+            return "y" if name in _DEPENDENT_NAMES else name
     return None
+
+
+_DEPENDENT_NAMES = frozenset({"y", "f(x)", "g(x)", "h(x)", "p(x)", "q(x)", "y(x)"})
 
 
 def _equation_value(relation: Relation) -> Any:
