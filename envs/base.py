@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, SupportsFloat
 
 import gymnasium
@@ -65,7 +65,9 @@ class TextEnv(gymnasium.Env[Observation, str]):
     `sampler` ("uniform", "curriculum", "prioritized" or a `Sampler`), `system_prompt` (None: the
     class default; "" for none), `prompt_template` ("{prompt}"), `text_template`, `observation`,
     `max_length` (characters, both spaces), `timeout_seconds` (per request; 0: the verifier's
-    default), `verifier_options`, `render_mode` (None or "ansi").
+    default), `verifier_options`, `token_counter` (completion → token count, sent as
+    `response_tokens` so length terms count tokens, e.g. `lambda t: len(tokenizer(t).input_ids)`),
+    `render_mode` (None or "ansi").
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -89,6 +91,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         max_length: int = 1 << 16,
         timeout_seconds: float = 0.0,
         verifier_options: Mapping[str, Any] | None = None,
+        token_counter: Callable[[str], int] | None = None,
         render_mode: str | None = None,
     ):
         if observation not in ("text", "chat"):
@@ -104,6 +107,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         spec = reward_spec if reward_spec is not None else self.default_reward_spec(format_weight)
         self.reward_spec = resolve_spec(spec)
         self.verifier_options = dict(verifier_options or {})
+        self.token_counter = token_counter
         self.system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
         self.prompt_template = prompt_template
         self.text_template = text_template
@@ -198,6 +202,8 @@ class TextEnv(gymnasium.Env[Observation, str]):
         request.id = f"{self.task.id}/{self._episode}/{self.turn}"
         request.response = action
         request.group_id = self._group_id
+        if self.token_counter is not None:
+            request.response_tokens = int(self.token_counter(action))
         return request
 
     def finish_step(self, action: str, response: pb.VerifyResponse | None) -> StepResult:

@@ -159,6 +159,29 @@ def test_the_reward_spec_and_options_travel_inside_every_request():
     assert request.id.startswith(env.task.id)
 
 
+def test_a_token_counter_makes_length_terms_count_tokens():
+    spec = {
+        "name": "dapo",
+        "terms": [
+            {"name": "accuracy", "verifier": "math", "weight": 1.0},
+            {"name": "overlong", "verifier": "overlong", "weight": 1.0},
+        ],
+    }
+    client = RecordingVerifier()
+    words = gymnasium.make(
+        "rlvr/Arithmetic-v0",
+        reward_spec=spec,
+        verifier=client,
+        verifier_options={"max_length": 10, "buffer": 2},
+        token_counter=lambda text: len(text.split()),
+    ).unwrapped
+    words.reset(seed=0)
+    long_answer = "<think>" + "word " * 30 + f"</think><answer>{words.task.ground_truth}</answer>"
+    _, reward, *_, info = words.step(long_answer)
+    assert client.requests[0].response_tokens == 31
+    assert info["components"]["overlong"] < 0 and reward == 1.0 + info["components"]["overlong"]
+
+
 def test_a_named_spec_is_inlined_so_a_remote_server_gets_the_same_terms():
     env = gymnasium.make("rlvr/Arithmetic-v0", reward_spec="r1_math").unwrapped
     assert [t.verifier for t in env.reward_spec.terms] == ["math", "format"]
