@@ -704,19 +704,19 @@ class DockerBackend(Backend):
         """
         payload = _tar(files) if files else b""
         collect = [_relative_path(name) for name in collect]
-        shape = _ContainerShape.of(limits)
         try:
             pool = self._get_pool()
+
+            def attempt() -> RunResult:
+                with pool.checkout(_ContainerShape.of(limits)) as container:
+                    return self._run_in(pool.engine, container, command, payload, stdin, limits, collect)
+
             # Warm containers removed behind our back (engine restart, `docker rm`) are dropped one by
             # one; at worst every idle one is gone and the last attempt starts a fresh container.
-            for attempt in range(pool.max_containers + 1):
-                try:
-                    with pool.checkout(shape) as container:
-                        return self._run_in(pool.engine, container, command, payload, stdin, limits, collect)
-                except _ContainerGone:
-                    if attempt == pool.max_containers:
-                        raise
-            raise AssertionError("unreachable: the last attempt returns or raises")
+            for _ in range(pool.max_containers):
+                with contextlib.suppress(_ContainerGone):
+                    return attempt()
+            return attempt()
         except SandboxUnavailable as e:
             return RunResult(exit_code=None, sandbox_error=str(e))
         except Exception as e:  # the engine or the container failed, not the program
