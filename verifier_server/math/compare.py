@@ -196,11 +196,13 @@ class _Context:
     def rounded(self, ref: sympy.Expr, cand: sympy.Expr, otherwise: Decision) -> Decision:
         """A reference written with k decimals (7.78) accepts an answer that rounds to it (70/9).
 
-        The answer must be exact (not a shorter decimal) or a longer decimal within 0.1 % of it, so that
-        0.47 never matches 0.5.
+        The reference needs 3 significant digits (0.5 may be exact, 7.78 is rounded), and the answer must
+        be exact or a longer decimal within 0.1 % of it, so that neither 0.47 nor 6/11 matches 0.5.
         """
         places = self.ref_decimals
         if not self.config.rounded_reference or places is None or places < 1 or not ref.is_Rational:
+            return otherwise
+        if _significant_digits(ref, places) < 3:
             return otherwise
         if self.cand_decimals is not None and self.cand_decimals < places:
             return self.shortened(ref, cand, otherwise)
@@ -223,8 +225,7 @@ class _Context:
         """3.1416 for a reference of 3.14159: a decimal answer with fewer places, but at least 4
         significant digits, that the reference rounds to (half away from zero)."""
         places = self.cand_decimals or 0
-        digits = len(str(abs(cand * 10**places)).lstrip("0"))
-        if digits < 4 or not ref.is_Rational:
+        if _significant_digits(cand, places) < 4 or not ref.is_Rational:
             return otherwise
         scaled = abs(ref) * 10**places
         rounded = sympy.floor(scaled + sympy.Rational(1, 2)) * (1 if ref >= 0 else -1)
@@ -428,6 +429,11 @@ def _kind(value: Any) -> str:
     if isinstance(value, Text):
         return "text"
     return "value"
+
+
+def _significant_digits(value: sympy.Rational, places: int) -> int:
+    """Significant digits of a decimal literal with `places` decimals (7.78 -> 3, 0.050 -> 2)."""
+    return len(str(abs(value * 10**places)).lstrip("0"))
 
 
 _NUMERAL_RE = re.compile(r"^([0-9A-Za-z]+)_(\d+)$")
