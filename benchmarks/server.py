@@ -225,32 +225,42 @@ def unloaded(target: str, per_kind: int, rng: random.Random) -> dict[str, list[f
 # ---------------------------------------------------------------- 2. mixed load over many streams
 
 
-async def mixed_load(target: str, requests: list[pb.VerifyRequest], streams: int) -> tuple[Tally, float, int]:
-    """Each stream keeps one item in flight (closed loop); returns tally, wall seconds, items lost."""
+async def mixed_load(
+    target: str, requests: list[pb.VerifyRequest], streams: int, rate: float
+) -> tuple[Tally, float, int]:
+    """Send `requests` over `streams` concurrent VerifyStreams; return tally, wall seconds, items lost.
+
+    rate > 0: open loop, item i is sent at i / rate seconds (on stream i mod streams) whatever the
+    answers, the way trainers submit. rate == 0: closed loop, each stream keeps one item in flight
+    (the server is saturated by construction, so latency is queueing: Little's law).
+    """
     tally = Tally()
-    shares = [requests[s::streams] for s in range(streams)]
     channel = grpc.aio.insecure_channel(target)
     stub = pb_grpc.VerifierStub(channel)
+    started = time.perf_counter()
 
-    async def one_stream(share: list[pb.VerifyRequest]) -> int:
-        answered = asyncio.Queue()
+    async def one_stream(first: int) -> int:
+        share = list(range(first, len(requests), streams))
+        answered: asyncio.Queue[None] = asyncio.Queue()
         sent: dict[str, float] = {}
 
-        async def requests_one_at_a_time():
-            for request in share:
-                sent[request.id] = time.perf_counter()
-                yield request
-                await answered.get()
+        async def outgoing():
+            for index in share:
+                if rate > 0:
+                    await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+                sent[requests[index].id] = time.perf_counter()
+                yield requests[index]
+                if rate == 0:
+                    await answered.get()
 
         received = 0
-        async for response in stub.VerifyStream(requests_one_at_a_time()):
+        async for response in stub.VerifyStream(outgoing()):
             tally.add(response, time.perf_counter() - sent[response.id])
             received += 1
             answered.put_nowait(None)
         return len(share) - received
 
-    started = time.perf_counter()
-    lost = sum(await asyncio.gather(*(one_stream(share) for share in shares if share)))
+    lost = sum(await asyncio.gather(*(one_stream(s) for s in range(min(streams, len(requests))))))
     elapsed = time.perf_counter() - started
     await channel.close()
     return tally, elapsed, lost
@@ -373,40 +383,36 @@ def in_process(requests: list[pb.VerifyRequest], size: int) -> int:
     return sum(len(verify_batch(chunk)) for chunk in chunked(requests, size))
 
 
-def timed(run: Callable[[], int]) -> tuple[int, float]:
-    started = time.perf_counter()
-    done = run()
-    return done, time.perf_counter() - started
-
-
 def compare_paths(
-    server: ServerProcess, name: str, requests: list[pb.VerifyRequest], args: argparse.Namespace
+    server: ServerProcess,
+    name: str,
+    make: Callable[[int, random.Random], pb.VerifyRequest],
+    count: int,
+    args: argparse.Namespace,
 ) -> None:
+    """Each path verifies its own fresh `count` requests of one kind (unary paths 1/unary_fraction),
+    so no path profits from another's caches."""
     url = f"http://127.0.0.1:{server.http_port}"
-    unary = requests[: max(1, len(requests) // args.unary_fraction)]
-    paths = [
-        ("in-process verify_batch", requests, lambda: in_process(requests, args.batch_size)),
-        (
-            "gRPC VerifyBatch",
-            requests,
-            lambda: asyncio.run(grpc_batch(server.target, requests, args.batch_size, 4)),
-        ),
-        ("gRPC VerifyStream (16)", requests, lambda: asyncio.run(grpc_stream(server.target, requests, 16))),
-        ("gRPC Verify unary (64)", unary, lambda: asyncio.run(grpc_unary(server.target, unary, 64))),
-        (
-            "HTTP/JSON /verify_batch",
-            requests,
-            lambda: asyncio.run(http_batch(url, requests, args.batch_size, 4)),
-        ),
-        ("HTTP/JSON /verify (64)", unary, lambda: asyncio.run(http_unary(url, unary, 64))),
+    rng = random.Random(args.seed)
+    unary = max(1, count // args.unary_fraction)
+    paths: list[tuple[str, int, Callable[[list[pb.VerifyRequest]], int]]] = [
+        ("in-process verify_batch", count, lambda r: in_process(r, args.batch_size)),
+        ("gRPC VerifyBatch", count, lambda r: asyncio.run(grpc_batch(server.target, r, args.batch_size, 4))),
+        ("gRPC VerifyStream (16)", count, lambda r: asyncio.run(grpc_stream(server.target, r, 16))),
+        ("gRPC Verify unary (64)", unary, lambda r: asyncio.run(grpc_unary(server.target, r, 64))),
+        ("HTTP/JSON /verify_batch", count, lambda r: asyncio.run(http_batch(url, r, args.batch_size, 4))),
+        ("HTTP/JSON /verify (64)", unary, lambda r: asyncio.run(http_unary(url, r, 64))),
     ]
     print(
         f"\n3. same {name} work by every path (batch size {args.batch_size}; unary paths on 1/{args.unary_fraction})"
     )
     print(f"{'path':<28}{'items':>8}{'seconds':>10}{'items/s':>11}{'vs in-process':>15}")
     baseline = None
-    for label, items, run in paths:
-        done, seconds = timed(run)
+    for number, (label, items, run) in enumerate(paths):
+        requests = [make((number + 1) * 10_000_000 + i, rng) for i in range(items)]
+        started = time.perf_counter()
+        done = run(requests)
+        seconds = time.perf_counter() - started
         assert done == items, f"{label}: {done} answers for {items} requests"
         rate = done / seconds
         baseline = baseline or rate
@@ -422,6 +428,7 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=10_000, help="mixed requests in section 2")
     parser.add_argument("--streams", type=int, default=500, help="concurrent VerifyStreams in section 2")
+    parser.add_argument("--rate", type=float, default=100.0, help="section 2 arrivals/s (0: closed loop)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
     parser.add_argument(
         "--serve-args", default="", help="extra `rlvr serve` flags, e.g. '--burst-workers 64'"
@@ -456,10 +463,11 @@ def main() -> None:
 
         if "2" in args.sections:
             requests = mixed_workload(args.requests, rng)
-            tally, seconds, lost = asyncio.run(mixed_load(server.target, requests, args.streams))
+            tally, seconds, lost = asyncio.run(mixed_load(server.target, requests, args.streams, args.rate))
             answered = sum(len(v) for v in tally.latencies.values())
+            pacing = f"open loop at {args.rate:g}/s" if args.rate else "closed loop"
             print(
-                f"\n2. mixed load: {len(requests)} requests over {args.streams} streams in {seconds:.1f} s: "
+                f"\n2. mixed load ({pacing}): {len(requests)} requests over {args.streams} streams in {seconds:.1f} s: "
                 f"{answered / seconds:.0f} items/s, lost = {lost}"
             )
             print(f"{'kind':<22}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'p99/unloaded':>14}  statuses")

@@ -51,7 +51,6 @@ class Dispatcher:
         self._inline = ThreadPoolExecutor(threads, thread_name_prefix="rlvr-inline")
         self._pooled = ThreadPoolExecutor(threads, thread_name_prefix="rlvr-pooled")
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def try_admit(self, count: int) -> None:
         """Admit `count` items now or raise Overloaded."""
@@ -72,7 +71,6 @@ class Dispatcher:
         self._admit(count)
 
     def _admit(self, count: int) -> None:
-        self._loop = asyncio.get_running_loop()
         self.inflight += count
         self.metrics.inflight.set(self.inflight)
 
