@@ -23,7 +23,7 @@ from rlvr.sandbox.pydriver import ValueCodecError, decode_value, encode_value
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 MAX_MESSAGE = 300  # characters of a verdict message
-_DRIVER_REFUSED = 3  # the driver's exit code when it cannot hide from the program
+_DRIVER_REFUSED = 3  # the driver's exit code when it cannot hide itself or its job from the program
 _SYNTAX_ERRORS = {"SyntaxError", "IndentationError", "TabError"}
 TestLike: TypeAlias = "pb.TestCase | Mapping[str, Any]"
 

@@ -407,6 +407,27 @@ def _run_script(program: _Program, source: str) -> dict:
     return {"passed": True}
 
 
+_REFUSED = 3  # J's exit code when it cannot keep the job from the program (the host: SANDBOX_ERROR)
+
+
+def _wipe_stdin() -> None:
+    """Leave nothing of the job behind stdin, which other processes may hold and C could reopen.
+
+    A pipe or socket is drained by the read; a memfd (the process backend's stdin, also held by the
+    sandbox's pid 1, whose /proc/1/fd/0 C can open) is truncated; any other file is refused.
+    """
+    import stat
+
+    mode = os.fstat(0).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode):
+        return
+    if stat.S_ISREG(mode) and os.readlink("/proc/self/fd/0").startswith("/memfd:"):
+        os.ftruncate(0, 0)
+        if os.fstat(0).st_size == 0:
+            return
+    raise OSError(f"stdin is {os.readlink('/proc/self/fd/0')!r}, which the program could reopen")
+
+
 def _make_undumpable() -> None:
     import ctypes
 
@@ -440,8 +461,14 @@ def main() -> None:
     except OSError as exc:
         os.kill(pid, 9)
         sys.stderr.write(f"rlvr driver: cannot protect the judge process: {exc}\n")
-        sys.exit(3)
+        sys.exit(_REFUSED)
     job = json.loads(sys.stdin.buffer.read())
+    try:
+        _wipe_stdin()
+    except OSError as exc:
+        os.kill(pid, 9)
+        sys.stderr.write(f"rlvr driver: cannot hide the job from the program: {exc}\n")
+        sys.exit(_REFUSED)
     token = job["token"]
     program = _Program(pid, requests_w, replies_r, job["max_reply_bytes"])
     report: dict[str, Any]
