@@ -235,3 +235,52 @@ def test_rlvr_serve_drains_on_sigterm_and_exits_cleanly(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_hung_sympy_check_and_hostile_program_time_out_while_real_requests_proceed(server):
+    names = {info.name for info in Client(server.target).list_verifiers()}
+    if not {"math", "code", "format"} <= names:
+        pytest.skip("the math, code and format verifiers are not installed")
+    hung_math = {
+        "id": "hung-math",
+        "verifier": "math",
+        "response": r"\boxed{(x+1)^{2000}-(x-1)^{2000}}",
+        "ground_truth": "(x-1)^{2000}",
+        "timeout_seconds": 0.5,
+    }
+    hostile = {
+        "id": "hostile",
+        "verifier": "code",
+        "language": "python",
+        "response": "```python\nwhile True:\n    pass\n```",
+        "tests": [{"stdio": {"input": "", "output": "1\n"}}],
+        "options": {"time_limit": 10},
+        "timeout_seconds": 1,
+    }
+    healthy = [
+        {"id": f"math{i}", "verifier": "math", "response": f"\\boxed{{{i}/2}}", "ground_truth": str(i / 2)}
+        for i in range(1, 9)
+    ] + [
+        {"id": f"fmt{i}", "verifier": "format", "response": "<think>a</think><answer>b</answer>"}
+        for i in range(8)
+    ]
+
+    async def run() -> tuple[list[str], dict[str, pb.VerifyResponse]]:
+        finished: list[str] = []
+        answers: dict[str, pb.VerifyResponse] = {}
+        async with AsyncClient(server.target) as client:
+
+            async def one(request: dict) -> None:
+                answers[request["id"]] = await client.verify(request)
+                finished.append(request["id"])
+
+            slow = [asyncio.create_task(one(hung_math)), asyncio.create_task(one(hostile))]
+            await asyncio.gather(*(one(r) for r in healthy))
+            await asyncio.gather(*slow)
+        return finished, answers
+
+    finished, answers = asyncio.run(run())
+    assert answers["hung-math"].status == pb.TIMEOUT
+    assert answers["hostile"].status == pb.TIMEOUT
+    assert all(answers[r["id"]].status == pb.CORRECT for r in healthy)
+    assert finished[-1] == "hostile"  # no healthy item waited for the hostile program's deadline
