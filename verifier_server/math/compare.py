@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,19 @@ import sympy
 from sympy.core.function import AppliedUndef
 
 from rlvr.verifier_server.math.limits import StepTimeout, time_limit
+from rlvr.verifier_server.math.numeric import INFINITIES, agree_at_random_points, proportional, to_complex
+from rlvr.verifier_server.math.relations import (
+    all_ops,
+    as_set,
+    assignments,
+    equation_value,
+    inequality_parts,
+    is_setlike,
+    lone_name,
+    normal_relation,
+    scalar,
+    set_pieces,
+)
 from rlvr.verifier_server.math.values import Answer, IntervalValue, Relation, Seq, SetOp, Text
 
 
@@ -44,7 +56,6 @@ class Decision:
 
 
 _EXACT_TOL = 1e-12
-_INFINITIES = (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan)
 _APPROX_RE = re.compile(r"\d\.\d|(?<![\d.])\.\d")
 
 
@@ -122,7 +133,7 @@ class _Context:
             return self.matrices(ref, cand)
         if isinstance(ref, Seq) and isinstance(cand, Seq):
             return self.sequences(ref, cand)
-        if _is_setlike(ref) or _is_setlike(cand):
+        if is_setlike(ref) or is_setlike(cand):
             return self.sets(ref, cand)
         if isinstance(ref, Seq) or isinstance(cand, Seq):
             return self.sequences(ref, cand)
@@ -139,7 +150,7 @@ class _Context:
         numeral = _numeral(ref), _numeral(cand)
         if numeral != (None, None):
             return self.numerals(ref, cand, *numeral)
-        if ref.has(*_INFINITIES) or cand.has(*_INFINITIES):
+        if ref.has(*INFINITIES) or cand.has(*INFINITIES):
             return Decision(False, "different infinite values")
         if (
             not ref.free_symbols
@@ -168,7 +179,7 @@ class _Context:
             return decision if decision.match else self.rounded(ref, cand, decision)
         try:
             with time_limit(self.config.symbolic_seconds):
-                ref_value, cand_value = _complex(ref), _complex(cand)
+                ref_value, cand_value = to_complex(ref), to_complex(cand)
         except (StepTimeout, TypeError, ValueError, ArithmeticError):
             return self.simplified(ref, cand, "numbers could not be evaluated")
         tolerance = self.tolerance if self.tolerance is not None else _EXACT_TOL
@@ -242,7 +253,7 @@ class _Context:
             pass
         except (TypeError, ValueError, ArithmeticError, RecursionError):
             pass
-        verdict = _random_points(ref, cand, self.config.points, self.tolerance or 1e-9)
+        verdict = agree_at_random_points(ref, cand, self.config.points, self.tolerance or 1e-9)
         if verdict is True:
             return Decision(True, f"numeric equality at {self.config.points} random points")
         if verdict is False:
@@ -262,12 +273,12 @@ class _Context:
 
     # -- relations -----------------------------------------------------------------------------------
     def relations(self, ref: Any, cand: Any) -> Decision:
-        ref_rel, cand_rel = _normal_relation(ref), _normal_relation(cand)
+        ref_rel, cand_rel = normal_relation(ref), normal_relation(cand)
         ref_is_eq = isinstance(ref_rel, Relation) and set(ref_rel.ops) == {"="}
         cand_is_eq = isinstance(cand_rel, Relation) and set(cand_rel.ops) == {"="}
         if ref_is_eq and cand_is_eq:
             return self.equations(ref_rel, cand_rel)
-        if _all_ops(ref_rel, "!=") and _all_ops(cand_rel, "!="):
+        if all_ops(ref_rel, "!=") and all_ops(cand_rel, "!="):
             equal = (
                 Relation(ref_rel.exprs, ("=",) * len(ref_rel.ops)),
                 Relation(cand_rel.exprs, ("=",) * len(cand_rel.ops)),
@@ -278,42 +289,42 @@ class _Context:
             equation, other = (ref_rel, cand_rel) if ref_is_eq else (cand_rel, ref_rel)
             if isinstance(other, Relation):
                 return Decision(False, "equation vs inequality")
-            value = _equation_value(equation)
+            value = equation_value(equation)
             if value is None:
                 return Decision(False, "an equation vs a value (the equation does not name one variable)")
             decision = self.equal(value, other) if ref_is_eq else self.equal(other, value)
             return Decision(decision.match, f"{decision.how} (value of {equation.exprs[0]})")
         if isinstance(ref_rel, Seq) or isinstance(cand_rel, Seq):
             seq = self.sequences(ref_rel, cand_rel)
-            if seq.match or not (_to_set(ref_rel) and _to_set(cand_rel)):
+            if seq.match or not (as_set(ref_rel) and as_set(cand_rel)):
                 return seq
         if isinstance(ref_rel, Relation) and isinstance(cand_rel, Relation):
             decision = self.inequalities(ref_rel, cand_rel)
-            if decision.match or _to_set(ref_rel) is None or _to_set(cand_rel) is None:
+            if decision.match or as_set(ref_rel) is None or as_set(cand_rel) is None:
                 return decision
         return self.sets(ref_rel, cand_rel)
 
     def equations(self, ref: Relation, cand: Relation) -> Decision:
-        ref_value, cand_value = _equation_value(ref), _equation_value(cand)
-        if ref_value is not None and cand_value is not None and _lone(ref) == _lone(cand):
+        ref_value, cand_value = equation_value(ref), equation_value(cand)
+        if ref_value is not None and cand_value is not None and lone_name(ref) == lone_name(cand):
             decision = self.equal(ref_value, cand_value)
-            return Decision(decision.match, f"{decision.how} (value of {_lone(ref)})")
-        ref_diff = _expr(ref.exprs[0]) - _expr(ref.exprs[-1])
-        cand_diff = _expr(cand.exprs[0]) - _expr(cand.exprs[-1])
-        if ref_diff is None or cand_diff is None:
+            return Decision(decision.match, f"{decision.how} (value of {lone_name(ref)})")
+        sides = [scalar(side) for side in (ref.exprs[0], ref.exprs[-1], cand.exprs[0], cand.exprs[-1])]
+        if any(side is None for side in sides):
             return Decision(False, "equations of different kinds")
-        if _proportional(ref_diff, cand_diff, positive=False, points=self.config.points):
+        ref_diff, cand_diff = sides[0] - sides[1], sides[2] - sides[3]
+        if proportional(ref_diff, cand_diff, positive=False, points=self.config.points):
             return Decision(True, "equivalent equations (sides proportional)")
         return Decision(False, "different equations")
 
     def inequalities(self, ref: Relation, cand: Relation) -> Decision:
-        ref_parts, cand_parts = _inequality_parts(ref), _inequality_parts(cand)
+        ref_parts, cand_parts = inequality_parts(ref), inequality_parts(cand)
         if ref_parts is None or cand_parts is None or len(ref_parts) != len(cand_parts):
             return Decision(False, "different relations")
         unmatched = list(cand_parts)
         for expr, strict in ref_parts:
             for other in unmatched:
-                if other[1] == strict and _proportional(
+                if other[1] == strict and proportional(
                     expr, other[0], positive=True, points=self.config.points
                 ):
                     unmatched.remove(other)
@@ -324,12 +335,12 @@ class _Context:
 
     # -- sets and intervals --------------------------------------------------------------------------
     def sets(self, ref: Any, cand: Any) -> Decision:
-        ref_set, cand_set = _to_set(ref), _to_set(cand)
+        ref_set, cand_set = as_set(ref), as_set(cand)
         if ref_set is None or cand_set is None:
             return Decision(False, f"{_kind(cand)} vs {_kind(ref)}")
         if ref_set == cand_set:
             return Decision(True, "same set" if not isinstance(ref_set, sympy.Interval) else "interval match")
-        ref_pieces, cand_pieces = _pieces(ref_set), _pieces(cand_set)
+        ref_pieces, cand_pieces = set_pieces(ref_set), set_pieces(cand_set)
         if ref_pieces is None or cand_pieces is None or len(ref_pieces) != len(cand_pieces):
             return Decision(False, "different sets")
         for (r_kind, r_val), (c_kind, c_val) in zip(ref_pieces, cand_pieces):
@@ -376,10 +387,10 @@ class _Context:
 
     def systems(self, ref: Any, cand: Any) -> Decision | None:
         """`x=1, y=2` against `y=2, x=1` or `(1, 2)`: solutions of a system, by variable."""
-        ref_map = _assignments(ref)
+        ref_map = assignments(ref)
         if ref_map is None:
             return None
-        cand_map = _assignments(cand)
+        cand_map = assignments(cand)
         if cand_map is not None:
             if set(cand_map) != set(ref_map):
                 return Decision(False, "different variables")
@@ -448,125 +459,12 @@ def _numeral(value: sympy.Expr) -> tuple[str, str] | None:
     return None
 
 
-def _complex(value: sympy.Expr) -> complex:
-    number = sympy.N(value, 30)
-    if number.has(*_INFINITIES):
-        raise ValueError("not finite")
-    return complex(number)
-
-
-def _is_setlike(value: Any) -> bool:
-    return isinstance(value, (IntervalValue, SetOp, sympy.Set)) or (
-        isinstance(value, Seq) and value.kind == "set"
-    )
-
-
-def _to_set(value: Any) -> sympy.Set | None:
-    """A sympy set for interval-like values, or None when the value is not a set of numbers."""
-    try:
-        if isinstance(value, sympy.Set):
-            return value
-        if isinstance(value, IntervalValue):
-            return sympy.Interval(value.left, value.right, value.left_open, value.right_open)
-        if isinstance(value, Seq):
-            if value.kind == "list" and all(isinstance(v, Relation) for v in value.items):
-                parts = [_relation_set(v) for v in value.items]  # "x < -2 or x > 3"
-                return None if any(p is None for p in parts) else sympy.Union(*parts)
-            if value.kind == "set":
-                items = [_expr(v) for v in value.items]
-                return None if any(i is None for i in items) else sympy.FiniteSet(*items)
-            ends = [_expr(v) for v in value.items]
-            if len(ends) == 2 and None not in ends and (value.opener, value.closer) == ("(", ")"):
-                return sympy.Interval.open(*ends)
-            return None
-        if isinstance(value, SetOp):
-            parts = [_to_set(p) for p in value.parts]
-            if any(p is None for p in parts):
-                return None
-            if value.op == "union":
-                return sympy.Union(*parts)
-            if value.op == "intersection":
-                return sympy.Intersection(*parts)
-            return sympy.Complement(parts[0], sympy.Union(*parts[1:]))
-        if isinstance(value, Relation):
-            return _relation_set(value)
-        if isinstance(value, sympy.Expr) and value.is_number:
-            return sympy.FiniteSet(value)
-    except (TypeError, ValueError, AttributeError, NotImplementedError):
-        return None
-    return None
-
-
-def _relation_set(relation: Relation) -> sympy.Set | None:
-    """`-2 <= x < 7`, `x > 5`: the interval of the single variable, when the bounds are numbers."""
-    parts = _inequality_bounds(relation)
-    if parts is None:
-        return None
-    result: sympy.Set = sympy.Reals
-    for low, high, low_open, high_open in parts:
-        result = sympy.Intersection(result, sympy.Interval(low, high, low_open, high_open))
-    return result
-
-
-def _inequality_bounds(relation: Relation) -> list[tuple] | None:
-    symbols = [e for e in relation.exprs if isinstance(e, (sympy.Symbol, AppliedUndef))]
-    if len(symbols) != 1 or any(op in ("=", "!=", "approx") for op in relation.ops):
-        return None
-    variable = symbols[0]
-    bounds = []
-    for left, op, right in zip(relation.exprs, relation.ops, relation.exprs[1:]):
-        if left == variable and isinstance(right, sympy.Expr) and right.is_number:
-            bound, var_on_left = right, True
-        elif right == variable and isinstance(left, sympy.Expr) and left.is_number:
-            bound, var_on_left = left, False
-        else:
-            return None
-        upper = (op in ("<", "<=")) == var_on_left
-        strict = op in ("<", ">")
-        bounds.append((-sympy.oo, bound, True, strict) if upper else (bound, sympy.oo, strict, True))
-    return bounds
-
-
-def _pieces(value: sympy.Set) -> list[tuple[str, Any]] | None:
-    """A union as sorted ("interval", Interval) / ("point", expr) pieces, or None if not that kind."""
-    parts = value.args if isinstance(value, sympy.Union) else (value,)
-    pieces: list[tuple[str, Any]] = []
-    for part in parts:
-        if isinstance(part, sympy.Interval):
-            pieces.append(("interval", part))
-        elif isinstance(part, sympy.FiniteSet):
-            pieces.extend(("point", p) for p in part.args)
-        elif part == sympy.EmptySet:
-            continue
-        else:
-            return None
-    try:
-        return sorted(pieces, key=lambda p: (float(p[1].start if p[0] == "interval" else p[1]), p[0]))
-    except (TypeError, ValueError):
-        return pieces
-
-
 def _items(value: Any) -> tuple[Any, ...]:
     return value.items if isinstance(value, Seq) else (value,)
 
 
 def _ordered(value: Any, config: CompareConfig) -> bool:
     return isinstance(value, Seq) and (value.kind == "tuple" or (value.kind == "list" and config.ordered))
-
-
-def _assignments(value: Any) -> dict[str, Any] | None:
-    """`x=1, y=2` as {"x": 1, "y": 2}; None unless every item is `variable = value`."""
-    if not isinstance(value, Seq) or len(value.items) < 2:
-        return None
-    result: dict[str, Any] = {}
-    for item in value.items:
-        if not isinstance(item, Relation) or set(item.ops) != {"="}:
-            return None
-        lone, val = _lone(item), _equation_value(item)
-        if lone is None or val is None or lone in result:
-            return None
-        result[lone] = val
-    return result
 
 
 def _matrix_items(value: Any) -> tuple[tuple[int, int], list[Any]] | None:
@@ -588,159 +486,3 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, sympy.Integer):
         return str(value)
     return None
-
-
-def _expr(value: Any) -> sympy.Expr | None:
-    return value if isinstance(value, sympy.Expr) and not isinstance(value, sympy.MatrixBase) else None
-
-
-def _normal_relation(value: Any) -> Any:
-    """Drop what follows `\\approx` after an equation (`x = 1/3 \\approx 0.33`); a lone approx is `=`."""
-    if not isinstance(value, Relation):
-        return value
-    ops, exprs = list(value.ops), list(value.exprs)
-    if "approx" in ops:
-        cut = ops.index("approx")
-        if cut > 0 and all(op == "=" for op in ops[:cut]):
-            ops, exprs = ops[:cut], exprs[: cut + 1]
-        else:
-            ops = ["=" if op == "approx" else op for op in ops]
-    return Relation(tuple(exprs), tuple(ops))
-
-
-def _all_ops(value: Any, op: str) -> bool:
-    return isinstance(value, Relation) and set(value.ops) == {op}
-
-
-def _is_name(value: Any) -> bool:
-    """A variable-like left side: `x`, `f(x)`, `AB` (a product of letters), `(p, q)` (a tuple of names)."""
-    if isinstance(value, (sympy.Symbol, AppliedUndef)):
-        return True
-    if isinstance(value, sympy.Mul):
-        return all(
-            isinstance(f, sympy.Symbol)
-            or (isinstance(f, sympy.Pow) and f.exp in (1, -1) and f.base.is_Symbol)
-            for f in value.args
-        )
-    if isinstance(value, Seq) and value.kind == "tuple":
-        return all(isinstance(item, (sympy.Symbol, AppliedUndef)) for item in value.items)
-    return False
-
-
-def _lone(relation: Relation) -> str | None:
-    """The variable an equation names; `y`, `f(x)`, `g(x)` all name the dependent variable."""
-    for side in (relation.exprs[0], relation.exprs[-1]):
-        if _is_name(side):
-            name = str(side)
-            return "y" if name in _DEPENDENT_NAMES else name
-    return None
-
-
-_DEPENDENT_NAMES = frozenset({"y", "f(x)", "g(x)", "h(x)", "p(x)", "q(x)", "y(x)"})
-
-
-def _equation_value(relation: Relation) -> Any:
-    """The value an equation states: `x = 5+5+1 = 11` -> 11, `11 = x` -> 11, `1/2 = 0.5` -> 0.5.
-
-    None when the equation is a condition rather than a value (`a + 3z = 0`).
-    """
-    first, last = relation.exprs[0], relation.exprs[-1]
-    if _is_name(first) and not _is_name(last):
-        return last
-    if _is_name(last) and not _is_name(first):
-        return first
-    numeric = [isinstance(e, sympy.Expr) and not e.free_symbols for e in relation.exprs]
-    if numeric[-1] and (all(numeric) or any(_is_name(e) for e in relation.exprs)):
-        return last
-    return None
-
-
-def _inequality_parts(relation: Relation) -> list[tuple[sympy.Expr, bool]] | None:
-    """Each link `a < b` of a chain as (b - a, strict), meaning b - a > 0 (or >= 0)."""
-    parts = []
-    for left, op, right in zip(relation.exprs, relation.ops, relation.exprs[1:]):
-        if (
-            not isinstance(left, sympy.Expr)
-            or not isinstance(right, sympy.Expr)
-            or op not in ("<", "<=", ">", ">=")
-        ):
-            return None
-        difference = right - left if op in ("<", "<=") else left - right
-        parts.append((difference, op in ("<", ">")))
-    return parts
-
-
-def _proportional(a: sympy.Expr, b: sympy.Expr, positive: bool, points: int) -> bool:
-    """Whether a = c * b for a constant c != 0 (c > 0 when `positive`), checked at random points."""
-    try:
-        ratio = sympy.cancel(a / b)
-        if ratio.is_number and ratio != 0:
-            return bool(ratio > 0) if positive and ratio.is_real else not positive or False
-    except (TypeError, ValueError, ArithmeticError, ZeroDivisionError):
-        pass
-    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
-    if not symbols:
-        return False
-    rng = random.Random(1234)
-    ratios = []
-    for _ in range(points):
-        subs = {s: sympy.Float(rng.uniform(0.5, 2.5) * rng.choice((1, -1)), 20) for s in symbols}
-        try:
-            bv = complex(b.evalf(20, subs=subs))
-            av = complex(a.evalf(20, subs=subs))
-        except (TypeError, ValueError):
-            continue
-        if abs(bv) < 1e-12:
-            continue
-        ratios.append(av / bv)
-    if len(ratios) < 3 or abs(ratios[0]) < 1e-12:
-        return False
-    first = ratios[0]
-    if any(abs(r - first) > 1e-9 * abs(first) for r in ratios):
-        return False
-    return not positive or (abs(first.imag) < 1e-12 and first.real > 0)
-
-
-def _random_points(ref: sympy.Expr, cand: sympy.Expr, points: int, tolerance: float) -> bool | None:
-    """Evaluate both at seeded random points: True if all agree, False if one differs, None if unknown."""
-    calls = sorted(ref.atoms(AppliedUndef) | cand.atoms(AppliedUndef), key=str)
-    if calls:
-        replacement = {call: sympy.Dummy(str(call)) for call in calls}
-        ref, cand = ref.xreplace(replacement), cand.xreplace(replacement)
-    symbols = sorted(ref.free_symbols | cand.free_symbols, key=str)
-    verdict = _agree_at_points(ref, cand, symbols, points, tolerance, signed=True)
-    fractional = _has_fractional_power(ref) or _has_fractional_power(cand)
-    if verdict is False and fractional and not (ref.has(sympy.Abs) or cand.has(sympy.Abs)):
-        # x^(2/3) vs cbrt(x^2) differ only off the real branch: read variables as positive, as graders do.
-        return _agree_at_points(ref, cand, symbols, points, tolerance, signed=False)
-    return verdict
-
-
-def _has_fractional_power(expr: sympy.Expr) -> bool:
-    return any(
-        p.exp.is_Rational and not p.exp.is_Integer and p.base.free_symbols for p in expr.atoms(sympy.Pow)
-    )
-
-
-def _agree_at_points(
-    ref: sympy.Expr, cand: sympy.Expr, symbols: list, points: int, tolerance: float, signed: bool
-) -> bool | None:
-    rng = random.Random(4321)
-    agreed = 0
-    for _ in range(points):
-        subs = {
-            s: sympy.Float(rng.uniform(0.3, 2.7) * (rng.choice((1, -1)) if signed else 1), 20)
-            for s in symbols
-        }
-        try:
-            with time_limit(1.0):
-                a = complex(ref.evalf(20, subs=subs))
-                b = complex(cand.evalf(20, subs=subs))
-        except (StepTimeout, TypeError, ValueError, ArithmeticError, OverflowError):
-            continue
-        if a != a or b != b or abs(a) == float("inf") or abs(b) == float("inf"):
-            continue
-        if abs(a - b) > tolerance * max(abs(a), abs(b), 1e-3):
-            return False
-        agreed += 1
-    return True if agreed >= 3 else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rlvr.verifier_server.math.lexer import words
+
 
 @dataclass(frozen=True)
 class ExtractConfig:
@@ -54,9 +56,9 @@ _NUMBER_RE = re.compile(
 _REASON_RE = re.compile(r",?\s+(?:because|since|which|as|so|when|given|where|for)\b", re.IGNORECASE)
 _SPAN_GAP_RE = re.compile(r"^(?:\s|,|and|or)*$", re.IGNORECASE)
 _LAST_IS_RE = re.compile(r".*\b(?:is|are|equals|was|be)\b\s*:?\s*", re.DOTALL | re.IGNORECASE)
-_MATH_WORDS = frozenset(
-    ["sqrt", "sin", "cos", "tan", "sec", "csc", "cot", "log", "exp", "abs", "pi", "infinity", "inf", "infty"]
-    + ["percent", "pct", "and", "or", "pmatrix", "bmatrix", "vmatrix", "matrix", "array", "cup", "cap"]
+_MATH_WORDS = words(
+    "sqrt sin cos tan sec csc cot log exp abs pi infinity inf infty percent pct and or "
+    "pmatrix bmatrix vmatrix matrix array cup cap"
 )
 _PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}")
 

@@ -1,4 +1,4 @@
-"""Answer text -> tokens: strips LaTeX decoration, then splits mixed LaTeX / plain-text math into tokens."""
+"""Normalised answer text -> tokens: splits mixed LaTeX / plain-text math into numbers, names, commands."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ import re
 from dataclasses import dataclass
 
 from rlvr.verifier_server.math.values import ParseError
+
+
+def words(text: str) -> frozenset[str]:
+    """A vocabulary written as one space-separated string."""
+    return frozenset(text.split())
 
 
 @dataclass
@@ -17,88 +22,11 @@ class Token:
     space: bool = False
 
 
-_UNICODE = {
-    "−": "-",
-    "–": "-",
-    "—": "-",
-    "×": r"\times ",
-    "÷": "/",
-    "·": r"\cdot ",
-    "⋅": r"\cdot ",
-    "≤": r"\le ",
-    "≥": r"\ge ",
-    "≠": r"\ne ",
-    "≈": r"\approx ",
-    "π": r"\pi ",
-    "∞": r"\infty ",
-    "√": r"\sqrt ",
-    "°": r"^\circ ",
-    "²": "^2",
-    "³": "^3",
-    "∪": r"\cup ",
-    "∩": r"\cap ",
-    "±": r"\pm ",
-    "∈": r"\in ",
-    "∅": r"\emptyset ",
-    "θ": r"\theta ",
-    "α": r"\alpha ",
-    "β": r"\beta ",
-    "\u00a0": " ",
-    "\u2009": " ",
-    "\u202f": " ",
-}
-_UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
-
-_SPACING_RE = re.compile(
-    r"(?<!\\)\\(?:[,;:! ]|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b|big[lr]?\b|Big[lr]?\b|bigg[lr]?\b|Bigg[lr]?\b)|~"
+TEXT_COMMANDS = words(
+    "text textbf textit textnormal textrm textsf texttt textup mbox hbox mathrm mathit mathsf rm emph "
+    "operatorname"
 )
-_LEFT_RIGHT_RE = re.compile(
-    r"\\(?:left|right)\s*(\\[{}|]|\\[lr]?(?:vert|brace|angle|floor|ceil)\b|[()\[\]|.]|)"
-)
-_DOUBLE_BACKSLASH_CMD_RE = re.compile(
-    r"\\\\(?=(?:frac|dfrac|tfrac|sqrt|left|right|cdot|times|pi|infty|text|mathrm|le|ge|in|cup|pm)\b)"
-)
-_THOUSANDS_BRACE_RE = re.compile(r"(\d)\s*\{,\}\s*(?=\d)")
-_THOUSANDS_BANG_RE = re.compile(r"(\d),\s*\\!\s*(?=\d{3})")
-_THOUSANDS_THIN_RE = re.compile(r"(\d)\\[,;: ]\s*(?=\d{3}(?!\d))")
-_THOUSANDS_COMMA_RE = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:,\d{3})+(?![\d,])")
-_DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ\b|\\degree\b|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
-
-TEXT_COMMANDS = frozenset(
-    [
-        "text",
-        "textbf",
-        "textit",
-        "textnormal",
-        "textrm",
-        "textsf",
-        "texttt",
-        "textup",
-        "mbox",
-        "hbox",
-        "mathrm",
-        "mathit",
-        "mathsf",
-        "rm",
-        "emph",
-        "operatorname",
-    ]
-)
-STYLE_COMMANDS = frozenset(
-    [
-        "mathbf",
-        "boldsymbol",
-        "bm",
-        "vec",
-        "overline",
-        "bar",
-        "hat",
-        "tilde",
-        "widehat",
-        "overrightarrow",
-        "mathcal",
-    ]
-)
+STYLE_COMMANDS = words("mathbf boldsymbol bm vec overline bar hat tilde widehat overrightarrow mathcal")
 _ALIASES = {
     "dfrac": "frac",
     "tfrac": "frac",
@@ -173,74 +101,14 @@ _OPERATOR_ALIASES |= {
 }
 
 #: plain-text names read as functions or constants rather than words
-PLAIN_NAMES = frozenset(
-    [
-        "sqrt",
-        "sin",
-        "cos",
-        "tan",
-        "sec",
-        "csc",
-        "cot",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "log",
-        "ln",
-        "exp",
-        "abs",
-        "pi",
-        "oo",
-        "inf",
-        "infty",
-        "infinity",
-    ]
+PLAIN_NAMES = words(
+    "sqrt sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh log ln exp abs pi oo inf infty infinity"
 )
 _SEPARATOR_WORDS = frozenset({"and", "or"})
 # Short letter runs that are words rather than products of variables (plain text only).
-_SHORT_WORDS = frozenset(
-    [
-        "and",
-        "or",
-        "is",
-        "the",
-        "of",
-        "are",
-        "per",
-        "cm",
-        "km",
-        "mm",
-        "ft",
-        "yd",
-        "mi",
-        "kg",
-        "mg",
-        "lb",
-        "lbs",
-        "oz",
-        "hr",
-        "hrs",
-        "min",
-        "sec",
-        "mph",
-        "deg",
-        "rad",
-        "sq",
-        "yes",
-        "no",
-        "not",
-        "to",
-        "as",
-        "at",
-        "be",
-        "by",
-        "it",
-        "so",
-        "we",
-    ]
+_SHORT_WORDS = words(
+    "and or is the of are per cm km mm ft yd mi kg mg lb lbs oz hr hrs min sec mph deg rad sq yes no "
+    "not to as at be by it so we"
 )
 
 _TEXT_UNIT_LETTERS = frozenset("msghlL")
@@ -248,22 +116,6 @@ _NUMBER_RE = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+(?![A-Za-z]))?")
 _TWO_CHAR_OPS = {"<=": "<=", ">=": ">=", "!=": "!=", "=>": "=>", "**": "^", "==": "=", "=<": "<="}
 
 MAX_TOKENS = 4000
-
-
-def clean(text: str) -> str:
-    """Normalise notation that carries no meaning: unicode symbols, spacing commands, \\left/\\right,
-    thousands separators, degree signs (kept as the word "degree")."""
-    text = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], text)
-    if r"\begin" not in text:
-        text = _DOUBLE_BACKSLASH_CMD_RE.sub(r"\\", text)
-    text = _LEFT_RIGHT_RE.sub(lambda m: "" if m.group(1) in (".", "") else m.group(1), text)
-    text = _THOUSANDS_BRACE_RE.sub(r"\1", text)
-    text = _THOUSANDS_BANG_RE.sub(r"\1", text)
-    text = _THOUSANDS_THIN_RE.sub(r"\1", text)
-    text = _SPACING_RE.sub(" ", text)
-    text = _THOUSANDS_COMMA_RE.sub(lambda m: m.group(0).replace(",", ""), text)
-    text = _DEGREE_RE.sub(r" \\text{degree}", text)
-    return text.strip()
 
 
 def _read_group(text: str, start: int) -> tuple[str, int]:

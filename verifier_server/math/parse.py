@@ -14,8 +14,9 @@ from typing import Any
 
 import sympy
 
-from rlvr.verifier_server.math.lexer import STYLE_COMMANDS, Token, clean, tokenize
-from rlvr.verifier_server.math.units import UNIT_ALIASES, canonical_unit
+from rlvr.verifier_server.math.lexer import STYLE_COMMANDS, Token, tokenize, words
+from rlvr.verifier_server.math.normalize import clean, normalize_answer, strip_trailing
+from rlvr.verifier_server.math.units import canonical_unit
 from rlvr.verifier_server.math.values import (
     Answer,
     AnswerTooLarge,
@@ -71,46 +72,11 @@ _FUNCTIONS: dict[str, Any] = {
     "sgn": sympy.sign,
 }
 _INVERSE = {"sin": sympy.asin, "cos": sympy.acos, "tan": sympy.atan}
-_GREEK = frozenset(
-    [
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "epsilon",
-        "varepsilon",
-        "zeta",
-        "eta",
-        "theta",
-        "vartheta",
-        "iota",
-        "kappa",
-        "lambda",
-        "mu",
-        "nu",
-        "xi",
-        "rho",
-        "sigma",
-        "tau",
-        "upsilon",
-        "phi",
-        "varphi",
-        "chi",
-        "psi",
-        "omega",
-        "Gamma",
-        "Delta",
-        "Theta",
-        "Lambda",
-        "Xi",
-        "Sigma",
-        "Phi",
-        "Psi",
-        "Omega",
-        "ell",
-    ]
+_GREEK = words(
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi rho "
+    "sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi Omega ell"
 )
-_MATRIX_ENVS = frozenset(["pmatrix", "bmatrix", "Bmatrix", "matrix", "vmatrix", "smallmatrix", "array"])
+_MATRIX_ENVS = words("pmatrix bmatrix Bmatrix matrix vmatrix smallmatrix array")
 _RELATIONS = {
     "=": "=",
     "<": "<",
@@ -124,46 +90,13 @@ _RELATIONS = {
 _SET_OPS = {"cup": "union", "cap": "intersection", "minus": "minus"}
 _PM = sympy.Symbol("_pm_")
 _ELLIPSIS = sympy.Symbol("...")
-_STRUCTURAL_COMMANDS = frozenset(
-    [
-        "int",
-        "iint",
-        "oint",
-        "sum",
-        "prod",
-        "lim",
-        "limsup",
-        "liminf",
-        "partial",
-        "nabla",
-        "pmod",
-        "bmod",
-        "mod",
-        "over",
-        "choose",
-        "end",
-        "hline",
-        "cline",
-        "multicolumn",
-        "label",
-        "tag",
-        "nonumber",
-        "notag",
-        "newline",
-        "hfill",
-        "vspace",
-        "hspace",
-        "phantom",
-        "underbrace",
-        "overbrace",
-    ]
+_STRUCTURAL_COMMANDS = words(
+    "int iint oint sum prod lim limsup liminf partial nabla pmod bmod mod over choose end hline cline "
+    "multicolumn label tag nonumber notag newline hfill vspace hspace phantom underbrace overbrace"
 )
 _ARGUMENT_CMDS = frozenset({"pi", "frac", "sqrt"})
 _FUNCTION_LETTERS = frozenset("fghpqPQFGH")
 _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
-_TRAILING_RE = re.compile(r"(?:\s|[.,;:?]|\\[.,;!])+$")
-DECIMAL_COMMA_RE = re.compile(r"^-?\d+,(?!\d{3}$)\d+$|^-?0,\d+$")
-_SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _PLAIN_MIXED_RE = re.compile(r"^([-+]?)(\d{1,3}(?: \d{3})+|\d+)[ \t]+(\d+)[ \t]*/[ \t]*(\d+)$")
 _NAMED_SETS = {
     "all real numbers": sympy.Reals,
@@ -174,11 +107,6 @@ _NAMED_SETS = {
     "no real solutions": sympy.EmptySet,
     "empty set": sympy.EmptySet,
 }
-_TIMES_TEN_RE = re.compile(r"(\d)\s*[xX]\s*(?=10\s*\^)")  # plain-text "3 x 10^5"
-_SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
-_SCALE_WORDS_RE = re.compile(r"(\d)\s*(thousand|million|billion|trillion)\b", re.IGNORECASE)
-_PERCENT_WORDS_RE = re.compile(r"\s*(?:\\%|%|\bpercent(?:age)?\b|\bpct\b)\s*$", re.IGNORECASE)
-_CURRENCY_RE = re.compile(r"^\s*(?:\\\$|\$|€|£|USD\b)\s*|\s*(?:\\\$|\$|€|£)\s*$")
 
 
 def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
@@ -186,28 +114,10 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
     if len(text) > config.max_chars:
         raise ParseError(f"answer is {len(text)} characters long (limit {config.max_chars})", text[:80])
     source = text
-    text = _SCALE_WORDS_RE.sub(
-        lambda m: f"{m.group(1)} \\times 10^{{{_SCALES[m.group(2).lower()]}}}", clean(text)
-    )
-    text = _TIMES_TEN_RE.sub(r"\1 \\times ", strip_trailing(text)).lstrip("=:").strip()
-    percent = False
-    if _PERCENT_WORDS_RE.search(text):
-        percent = True
-        text = _PERCENT_WORDS_RE.sub("", text).strip()
-    unit = None
-    if _CURRENCY_RE.search(text):
-        unit = "usd" if "€" not in text and "£" not in text else UNIT_ALIASES[text.strip()[0]]
-        text = _CURRENCY_RE.sub("", text).strip()
+    normalized = normalize_answer(text, config.decimal_comma)
+    text, percent, unit, decimals = normalized.text, normalized.percent, normalized.unit, normalized.decimals
     if not text:
         raise ParseError("empty answer", source)
-    if config.decimal_comma and DECIMAL_COMMA_RE.match(text):
-        text = text.replace(",", ".")
-    if _SPACE_THOUSANDS_RE.match(text):
-        text = text.replace(" ", "")
-    decimals = None
-    plain = re.fullmatch(r"-?\d*\.(\d+)", text)
-    if plain:
-        decimals = len(plain.group(1))
     mixed = _PLAIN_MIXED_RE.match(text) if config.mixed_numbers else None
     if mixed:
         sign, whole, num, den = mixed.groups()
@@ -836,10 +746,3 @@ def choice_letter(text: str) -> str | None:
     stripped = strip_trailing(stripped)
     match = _CHOICE_RE.match(stripped) or re.match(r"^\(?([A-J])\)(?:\s|$)", stripped)
     return match.group(1) if match else None
-
-
-def strip_trailing(text: str) -> str:
-    """Drop sentence punctuation after an answer ("$\\frac13.$"), but keep a trailing ellipsis."""
-    if text.rstrip().endswith("..."):
-        return text.rstrip()
-    return _TRAILING_RE.sub("", text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rlvr.verifier_server.math.lexer import words
+
 _GROUPS: dict[str, tuple[str, ...]] = {
     "mm": ("mm", "millimeter", "millimeters", "millimetre", "millimetres"),
     "cm": ("cm", "centimeter", "centimeters", "centimetre", "centimetres"),
@@ -40,26 +42,8 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 UNIT_ALIASES: dict[str, str] = {alias: name for name, aliases in _GROUPS.items() for alias in aliases}
 
 #: words that may trail an answer without being a unit we can check ("units", "square", "ways"...)
-NEUTRAL_WORDS = frozenset(
-    [
-        "unit",
-        "units",
-        "square",
-        "sq",
-        "cubic",
-        "cu",
-        "per",
-        "of",
-        "the",
-        "a",
-        "an",
-        "only",
-        "approximately",
-        "about",
-        "exactly",
-        "total",
-        "each",
-    ]
+NEUTRAL_WORDS = words(
+    "unit units square sq cubic cu per of the a an only approximately about exactly total each"
 )
 
 

@@ -15,14 +15,8 @@ from rlvr.verifier_server.errors import InvalidRequest
 from rlvr.verifier_server.math.compare import CompareConfig, Decision, compare_answers
 from rlvr.verifier_server.math.extract import ExtractConfig, extract_answer, reference_text
 from rlvr.verifier_server.math.limits import DeadlineExceeded, StepTimeout, time_limit
-from rlvr.verifier_server.math.parse import (
-    DECIMAL_COMMA_RE,
-    ParseConfig,
-    choice_letter,
-    parse_answer,
-    parse_reference,
-    strip_trailing,
-)
+from rlvr.verifier_server.math.normalize import DECIMAL_COMMA_RE, strip_trailing
+from rlvr.verifier_server.math.parse import ParseConfig, choice_letter, parse_answer, parse_reference
 from rlvr.verifier_server.math.values import Answer, AnswerTooLarge, ParseError
 from rlvr.verifier_server.outcome import Outcome
 from rlvr.verifier_server.registry import Options, Verifier, register
