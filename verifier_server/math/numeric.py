@@ -13,6 +13,7 @@ INFINITIES = (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan)
 
 
 def to_complex(value: sympy.Expr) -> complex:
+    """A constant expression evaluated at 30 digits; ValueError if infinite, TypeError if not a number."""
     number = sympy.N(value, 30)
     if number.has(*INFINITIES):
         raise ValueError("not finite")
@@ -23,10 +24,10 @@ def proportional(a: sympy.Expr, b: sympy.Expr, positive: bool, points: int) -> b
     """Whether a = c * b for a constant c != 0 (c > 0 when `positive`), checked at random points."""
     try:
         ratio = sympy.cancel(a / b)
-        if ratio.is_number and ratio != 0:
-            return bool(ratio > 0) if positive and ratio.is_real else not positive or False
-    except (TypeError, ValueError, ArithmeticError, ZeroDivisionError):
-        pass
+    except (TypeError, ValueError, ArithmeticError):
+        ratio = None
+    if ratio is not None and ratio.is_number and ratio != 0:
+        return not positive or bool(ratio.is_real and ratio > 0)
     symbols = sorted(a.free_symbols | b.free_symbols, key=str)
     if not symbols:
         return False
