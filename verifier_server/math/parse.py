@@ -582,6 +582,8 @@ class _Parser:
             return sympy.EmptySet
         if name in ("binom", "dbinom", "tbinom", "choose"):
             top, bottom = _expr(self.parse_argument()), _expr(self.parse_argument())
+            if top.is_Integer and top > 20000:
+                raise AnswerTooLarge(f"binomial coefficient of {top} is too large to evaluate", self.text)
             return sympy.binomial(top, bottom)
         if name in _FUNCTIONS:
             return self.parse_function(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sympy
@@ -80,4 +80,3 @@ class Answer:
     unit: str | None = None
     percent: bool = False
     decimals: int | None = None
-    notes: tuple[str, ...] = field(default=())
