@@ -129,6 +129,21 @@ echo rlvr-cleanup-done >&2
 )
 
 
+_lifelines: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+
+def _drop_inherited_lifelines() -> None:
+    """In a forked child: close its copies of the parent's lifelines, so that the parent's death
+    still ends the parent's containers while the child lives on."""
+    for sock in list(_lifelines):
+        with contextlib.suppress(OSError):
+            sock.close()
+    _lifelines.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_lifelines)
+
+
 class _ContainerGone(RuntimeError):
     """A warm container no longer exists or runs, so nothing was started in it."""
 
@@ -600,6 +615,7 @@ class _Pool:
         container = _Container(created["Id"], uid, shape)
         try:
             container.lifeline, _ = self.engine.upgrade(f"/containers/{container.id}/attach?stream=1&stdin=1")
+            _lifelines.add(container.lifeline)
             self.engine.api.start(container.id)
             init_pid = self.engine.api.inspect_container(container.id)["State"]["Pid"]
             container.cgroup = _HostCgroup.find(container.id, init_pid)

@@ -333,19 +333,31 @@ def owners_containers(sandbox: DockerBackend, pid: int) -> list[dict]:
     return sandbox._get_pool().engine.api.containers(all=True, filters={"label": label})
 
 
-def test_containers_go_away_by_themselves_when_their_owner_is_killed(sandbox: DockerBackend) -> None:
-    crash = (
-        "import os, signal; from rlvr.sandbox.docker_backend import DockerBackend; "
-        "b = DockerBackend(); assert b.run(['true']).ok; print(os.getpid(), flush=True); "
-        "os.kill(os.getpid(), signal.SIGKILL)"
-    )
-    child = subprocess.run([sys.executable, "-c", crash], capture_output=True, timeout=60)
-    dead_pid = int(child.stdout)
-    for _ in range(100):  # the engine needs a moment to see the lifeline close and remove the container
-        if not owners_containers(sandbox, dead_pid):
-            break
-        time.sleep(0.1)
-    assert owners_containers(sandbox, dead_pid) == []
+def test_containers_go_away_when_their_owner_is_killed_even_if_its_forked_child_lives(
+    sandbox: DockerBackend,
+) -> None:
+    crash = """
+import os, signal, sys, time
+from rlvr.sandbox.docker_backend import DockerBackend
+b = DockerBackend()
+assert b.run(['true']).ok
+if os.fork() == 0:  # holds copies of every fd the owner had, unless the backend closes them
+    time.sleep(60)
+    os._exit(0)
+print(os.getpid(), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    owner = subprocess.Popen([sys.executable, "-c", crash], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        dead_pid = int(owner.stdout.readline())  # type: ignore[union-attr]
+        owner.wait(timeout=60)
+        for _ in range(100):  # the engine needs a moment to see the lifeline close and remove the container
+            if not owners_containers(sandbox, dead_pid):
+                break
+            time.sleep(0.1)
+        assert owners_containers(sandbox, dead_pid) == []
+    finally:
+        os.killpg(owner.pid, 9)  # the forked child
 
 
 def test_close_removes_the_backends_warm_containers(sandbox: DockerBackend) -> None:
