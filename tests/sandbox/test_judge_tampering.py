@@ -13,12 +13,14 @@ import textwrap
 
 import pytest
 
-from rlvr.sandbox import Limits
+from rlvr.sandbox import Limits, SandboxUnavailable
 from rlvr.sandbox.judge import run_tests
 from rlvr.sandbox.process import ProcessBackend
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 from .conftest import FAST, sandbox_uid_processes
+
+JUDGE_UID_BASE = 62000  # a uid range of this suite's own, so the census sees only its sandboxes
 
 pytestmark = pytest.mark.sandbox
 
@@ -41,6 +43,16 @@ TESTS = {
     },
     "call": {"call": {"function": "add", "args": [1, 2], "expected": 1003}},
 }
+
+
+@pytest.fixture(scope="module")
+def backend() -> ProcessBackend:
+    chosen = ProcessBackend(uid_base=JUDGE_UID_BASE, slots=16)
+    try:
+        chosen.check()
+    except SandboxUnavailable as e:
+        pytest.skip(f"process sandbox unavailable: {e}")
+    return chosen
 
 
 @pytest.fixture(autouse=True)
