@@ -48,7 +48,7 @@ _LEFT_RIGHT_RE = re.compile(
 _DOUBLE_BACKSLASH_CMD_RE = re.compile(
     r"\\\\(?=(?:frac|dfrac|tfrac|sqrt|left|right|cdot|times|pi|infty|text|mathrm|le|ge|in|cup|pm)\b)"
 )
-_THOUSANDS_BRACE_RE = re.compile(r"(\d)\s*\{,\}\s*(?=\d)")
+_THOUSANDS_BRACE_RE = re.compile(r"(\d)\s*\{,\s*\}\s*(?=\d)")
 _THOUSANDS_BANG_RE = re.compile(r"(\d),\s*\\!\s*(?=\d{3})")
 _THOUSANDS_THIN_RE = re.compile(r"(\d)\\[,;: ]\s*(?=\d{3}(?!\d))")
 _THOUSANDS_COMMA_RE = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:,\d{3})+(?![\d,])")
