@@ -90,10 +90,9 @@ def prlimit_argv(prlimit: str, limits: dict[str, tuple[int, int]]) -> list[str]:
 
 @dataclass(frozen=True)
 class Bwrap:
-    """The fixed part of every sandbox's command line: tool paths and the system binds."""
+    """The fixed part of every sandbox's command line: the bwrap binary and the system binds."""
 
     bwrap: str
-    setpriv: str
     binds: tuple[str, ...]
 
     def argv(
@@ -105,13 +104,13 @@ class Bwrap:
         file_args: Sequence[str],
         payload: Sequence[str],
     ) -> list[str]:
-        """The command starting `payload` (argv inside the sandbox) as `uid`, all namespaces new."""
-        argv = [self.setpriv]
-        if os.geteuid() == 0:
-            argv += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        # The parent-death signal must be set after the uid change (which clears it): setpriv does so.
-        argv += ["--pdeathsig", "KILL", "--", self.bwrap]
-        argv += ["--unshare-all", "--unshare-user", "--uid", str(uid), "--gid", str(uid)]
+        """The command starting `payload` (argv inside the sandbox) as `uid`, all namespaces new.
+
+        The caller starts it as `uid` on the host too (see `popen_credentials`).
+        """
+        # --die-with-parent also arms the outer bwrap's parent-death signal: if the caller (a verifier
+        # worker, say) is SIGKILLed, bwrap dies, then its init, then the whole pid namespace.
+        argv = [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(uid), "--gid", str(uid)]
         argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session", *self.binds]
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += [
@@ -129,6 +128,13 @@ class Bwrap:
             argv += ["--setenv", key, value]
         argv += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *payload]
         return argv
+
+
+def popen_credentials(uid: int) -> dict[str, object]:
+    """`subprocess.Popen` arguments starting bwrap as `uid` with no supplementary groups (root only)."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": uid, "group": uid, "extra_groups": []}
 
 
 def file_args(files: dict[str, int]) -> list[str]:

@@ -141,32 +141,60 @@ def test_files_must_stay_inside_the_work_dir(backend: ProcessBackend) -> None:
         backend.run(["/bin/true"], files={"../escape": b"x"})
 
 
+def _wait_for(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(condition())
+
+
+def _sleepers(uids: set[int]) -> set[int]:
+    return {pid for pid in live_pids(uids) if open(f"/proc/{pid}/comm").read().strip() == "sleep"}
+
+
 def test_killing_the_caller_kills_its_sandboxes(backend: ProcessBackend) -> None:
-    # A verifier worker may be SIGKILLed mid-run: nothing it started may outlive it.
+    # A verifier worker may be SIGKILLed mid-run: bwrap's parent-death signals take everything down.
+    if backend.slots is None:
+        pytest.skip("needs slot uids (root) to find the sandbox's processes")
     script = (
         "from rlvr.sandbox import Limits\n"
         "from rlvr.sandbox.process import ProcessBackend\n"
-        "print('go', flush=True)\n"
         f"ProcessBackend(uid_base={TEST_UID_BASE}, slots=16).run(['/bin/sleep', '60'], limits=Limits(wall_seconds=60))\n"
     )
-    if backend.slots is None:
-        pytest.skip("needs slot uids (root) to find the sandbox's processes")
-    all_uids = set(range(backend.slots.uid_base, backend.slots.uid_base + backend.slots.count))
-    before = set(live_pids(all_uids))
-    worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
-    assert worker.stdout is not None and worker.stdout.readline() == b"go\n"
-    deadline = time.monotonic() + 10
-    while not set(live_pids(all_uids)) - before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    started = set(live_pids(all_uids)) - before
-    assert started, "the sandbox never started"
+    uids = set(range(backend.slots.uid_base, backend.slots.uid_base + backend.slots.count))
+    before = _sleepers(uids)
+    worker = subprocess.Popen([sys.executable, "-c", script])
+    assert _wait_for(lambda: _sleepers(uids) - before), "the sandboxed program never started"
+    sleeper = next(iter(_sleepers(uids) - before))
+    sandbox = {sleeper, *(pid for pid in live_pids(uids) if pid != sleeper)} - before
     worker.kill()
     worker.wait()
-    deadline = time.monotonic() + 10
-    while set(live_pids(all_uids)) & started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert set(live_pids(all_uids)) & started == set()
-    assert sandbox_uid_processes(backend) == []
+    assert _wait_for(lambda: not set(live_pids(uids)) & sandbox), "the sandbox outlived its caller"
+
+
+def test_an_abandoned_slot_is_reclaimed_before_reuse(backend: ProcessBackend) -> None:
+    # A holder killed at the worst moment (e.g. while bwrap was still setting up) may leave a process
+    # of its uid behind; the next user of the slot kills it first.
+    if backend.slots is None:
+        pytest.skip("needs slot uids (root)")
+    script = (
+        "import subprocess, time\n"
+        "from rlvr.sandbox.slots import SlotPool\n"
+        f"with SlotPool({TEST_UID_BASE}, 16).acquire() as uid:\n"
+        "    subprocess.Popen(['/bin/sleep', '60'], user=uid, group=uid, extra_groups=[])\n"
+        "    print(uid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert holder.stdout is not None
+    uid = int(holder.stdout.readline())
+    assert _wait_for(lambda: _sleepers({uid}))
+    holder.kill()
+    holder.wait()
+    assert _sleepers({uid}), "the orphan should still be there before the slot is reused"
+    with backend.slots.idle() as idle:
+        assert uid in idle
+    assert not _sleepers({uid})
 
 
 def test_concurrent_runs_get_distinct_uids(backend: ProcessBackend) -> None:
