@@ -64,6 +64,17 @@ _PERCENT_WORDS_RE = re.compile(r"\s*(?:\\%|%|\bpercent(?:age)?\b|\bpct\b)\s*$", 
 _CURRENCY_RE = re.compile(r"^\s*(?:\\\$|\$|€|£|USD\b)\s*|\s*(?:\\\$|\$|€|£)\s*$")
 
 
+_REPEATING_RE = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
+
+
+def _repeating_fraction(match: re.Match) -> str:
+    """`0.1\\overline{6}` -> `\\frac{1}{6}`: a repeating decimal as the exact fraction it denotes."""
+    whole, fixed, period = match.group(1) or "0", match.group(2), match.group(3)
+    denominator = (10 ** len(period) - 1) * 10 ** len(fixed)
+    numerator = int(whole + fixed + period) - int(whole + fixed or "0")
+    return f"\\frac{{{numerator}}}{{{denominator}}}"
+
+
 @dataclass(frozen=True)
 class Normalized:
     """Normalised answer text; `percent`: a trailing % / "percent" was removed; `unit`: a currency sign
@@ -81,6 +92,7 @@ def normalize_answer(text: str, decimal_comma: bool = False) -> Normalized:
     text = _SCALE_WORDS_RE.sub(
         lambda m: f"{m.group(1)} \\times 10^{{{_SCALES[m.group(2).lower()]}}}", clean(text)
     )
+    text = _REPEATING_RE.sub(_repeating_fraction, text)
     text = _TIMES_TEN_RE.sub(r"\1 \\times ", strip_trailing(text)).lstrip("=:").strip()
     percent = bool(_PERCENT_WORDS_RE.search(text))
     if percent:

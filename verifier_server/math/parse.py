@@ -261,17 +261,29 @@ class _Parser:
         return Relation(tuple(exprs), tuple(ops))
 
     def parse_set_expr(self) -> Any:
-        parts = [self.parse_additive()]
+        parts = [self.parse_ratio()]
         op = None
         while self.peek().kind == "op" and self.peek().value in _SET_OPS:
             this = _SET_OPS[self.next().value]
             if op is not None and this != op:
                 parts = [SetOp(op, tuple(parts))]
             op = this
-            parts.append(self.parse_additive())
+            parts.append(self.parse_ratio())
         if op is None:
             return parts[0]
         return SetOp(op, tuple(parts))
+
+    def parse_ratio(self) -> Any:
+        """`3:4` is the ratio 3/4; `1:2:3` stays an ordered triple."""
+        parts = [self.parse_additive()]
+        while self.at_op(":"):
+            self.next()
+            parts.append(self.parse_additive())
+        if len(parts) == 1:
+            return parts[0]
+        if len(parts) == 2:
+            return _divide(_expr(parts[0]), _expr(parts[1]), self)
+        return Seq(tuple(parts), "tuple", "(", ")")
 
     # -- arithmetic ----------------------------------------------------------------------------------
     def parse_additive(self) -> Any:
