@@ -58,7 +58,7 @@ def test_resource_bombs_end_as_a_failed_run(py, name: str) -> None:
     result = py(BOMBS[name])
     assert not result.ok
     assert result.sandbox_error is None
-    assert result.wall_seconds < 10
+    assert result.wall_seconds < 30  # they would run forever; the limits end them (slack for a loaded box)
 
 
 def test_memory_bomb_is_flagged_as_memory(py) -> None:
@@ -85,7 +85,7 @@ def test_fork_bombs_in_other_languages_are_contained(backend: ProcessBackend, la
     result = run(program, language, limits=FAST, backend=backend)
     assert not result.compile_failed
     # bash survives its failed forks and may exit 0: what matters is the run ended and nothing is left.
-    assert result.runs[0].sandbox_error is None and result.runs[0].wall_seconds < 10
+    assert result.runs[0].sandbox_error is None and result.runs[0].wall_seconds < 30
 
 
 def test_huge_stdout_and_stderr_together_stay_bounded(py) -> None:
@@ -117,9 +117,9 @@ def test_fd_exhaustion_fails_inside_only(py) -> None:
 
 def test_orphan_holding_the_output_pipe_does_not_hold_the_run(py) -> None:
     code = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\nprint('parent done')"
-    result = py(code, wall_seconds=10)
+    result = py(code, wall_seconds=20)
+    # ok means no timeout: the run ended with the parent, not 60 s later with the orphan.
     assert result.ok and result.stdout == b"parent done\n"
-    assert result.wall_seconds < 5
 
 
 def test_daemon_that_double_forks_and_setsids_is_killed(py) -> None:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.sandbox
 
 
 def test_cpu_limit_stops_a_busy_loop_and_is_reported_as_timeout(py) -> None:
-    result = py("while True: pass", cpu_seconds=1, wall_seconds=10)
+    result = py("while True: pass", cpu_seconds=1, wall_seconds=60)
     assert result.timed_out and not result.ok
     assert result.signal in (signal.SIGXCPU, signal.SIGKILL)
     assert result.cpu_seconds >= 0.9
@@ -27,7 +27,7 @@ def test_cpu_limit_stops_a_busy_loop_and_is_reported_as_timeout(py) -> None:
 
 def test_cpu_limit_holds_even_when_sigxcpu_is_ignored(py) -> None:
     code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass"
-    result = py(code, cpu_seconds=1, wall_seconds=10)
+    result = py(code, cpu_seconds=1, wall_seconds=60)
     assert result.timed_out
     assert result.signal == signal.SIGKILL
 
@@ -35,7 +35,7 @@ def test_cpu_limit_holds_even_when_sigxcpu_is_ignored(py) -> None:
 def test_wall_limit_kills_a_sleeper(py) -> None:
     result = py("import time; time.sleep(60)", wall_seconds=1)
     assert result.timed_out and result.signal == signal.SIGKILL
-    assert result.wall_seconds < 10
+    assert result.wall_seconds < 30
 
 
 def test_memory_limit_is_reported_as_memory_exceeded(py) -> None:
@@ -141,7 +141,7 @@ def test_files_must_stay_inside_the_work_dir(backend: ProcessBackend) -> None:
         backend.run(["/bin/true"], files={"../escape": b"x"})
 
 
-def _wait_for(condition, seconds: float = 10.0) -> bool:
+def _wait_for(condition, seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
