@@ -13,6 +13,7 @@ from rlvr.sandbox.process import ProcessBackend
 # Small limits keep hostile programs cheap: at worst 16 processes x 128 MiB for 2 seconds.
 FAST = Limits(cpu_seconds=1.0, wall_seconds=2.0, memory_mb=128, processes=16, open_files=32, workdir_mb=8)
 PYTHON = "/usr/bin/python3"
+CTYPES_PRELUDE = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"  # raw syscalls from Python
 
 
 TEST_UID_BASE = 61000  # a range of its own, so the census below sees only this suite's sandboxes

@@ -15,12 +15,11 @@ import pytest
 from rlvr.sandbox import Limits, run
 from rlvr.sandbox.process import ProcessBackend
 
-from .conftest import FAST, PYTHON, sandbox_uid_processes
+from .conftest import CTYPES_PRELUDE, FAST, PYTHON, sandbox_uid_processes
 
 pytestmark = pytest.mark.sandbox
 
 SECRET = "rlvr-fake-secret-7f3a9c"
-CTYPES = "import ctypes, ctypes.util, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
 
 @pytest.fixture(autouse=True)
@@ -309,12 +308,12 @@ def test_killing_its_own_init_does_not_confuse_the_result(py) -> None:
     ],
 )
 def test_dangerous_syscalls_are_refused(py, call: str) -> None:
-    result = py(CTYPES + f"r = {call}\nprint(r, ctypes.get_errno())")
+    result = py(CTYPES_PRELUDE + f"r = {call}\nprint(r, ctypes.get_errno())")
     assert result.stdout == b"-1 1\n"  # EPERM
 
 
 def test_x32_syscall_abi_is_killed(py) -> None:
-    result = py(CTYPES + "libc.syscall(0x40000000 | 39)\nprint('survived')")  # x32 getpid
+    result = py(CTYPES_PRELUDE + "libc.syscall(0x40000000 | 39)\nprint('survived')")  # x32 getpid
     assert result.signal == signal.SIGSYS and result.stdout == b""
 
 
@@ -354,7 +353,7 @@ def test_system_paths_are_read_only(py, path: str) -> None:
 
 def test_hostname_change_stays_inside(py) -> None:
     before = socket.gethostname()
-    py(CTYPES + "libc.sethostname(b'pwned', 5)")
+    py(CTYPES_PRELUDE + "libc.sethostname(b'pwned', 5)")
     assert socket.gethostname() == before
 
 
