@@ -250,10 +250,12 @@ class _Container:
     broken: bool = False  # must not be reused: removed when checked back in
 
     def usage_since_last(self, cpu_ns: int, oom_kills: int) -> tuple[float, int]:
-        """CPU seconds and OOM kills since the last call, from the container's running totals."""
-        used = (max(cpu_ns - self.cpu_ns, 0) / 1e9, max(oom_kills - self.oom_kills, 0))
-        self.cpu_ns, self.oom_kills = cpu_ns, oom_kills
-        return used
+        """CPU seconds and OOM kills since the last call, from the container's running totals
+        (a negative total means unknown: it counts as 0 and keeps the previous total)."""
+        cpu = (cpu_ns - self.cpu_ns) / 1e9 if cpu_ns >= 0 else 0.0
+        kills = oom_kills - self.oom_kills if oom_kills >= 0 else 0
+        self.cpu_ns, self.oom_kills = max(cpu_ns, self.cpu_ns), max(oom_kills, self.oom_kills)
+        return max(cpu, 0.0), max(kills, 0)
 
 
 @dataclass
