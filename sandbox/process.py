@@ -24,7 +24,6 @@ from rlvr.sandbox.bwrap import (
     file_args,
     memfd,
     parse_status,
-    popen_credentials,
     prlimit_argv,
     rlimits,
     system_binds,
@@ -65,7 +64,11 @@ class ProcessBackend(Backend):
     def __init__(
         self, *, uid_base: int = DEFAULT_UID_BASE, slots: int = DEFAULT_SLOTS, bwrap: str | None = None
     ) -> None:
-        self.bwrap = Bwrap(bwrap or shutil.which("bwrap") or "/usr/bin/bwrap", tuple(system_binds()))
+        self.bwrap = Bwrap(
+            bwrap or shutil.which("bwrap") or "/usr/bin/bwrap",
+            shutil.which("setpriv") or "/usr/bin/setpriv",
+            tuple(system_binds()),
+        )
         self.prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
         self.slots = SlotPool(uid_base, slots) if os.geteuid() == 0 else None
         self._seccomp = b""
@@ -78,6 +81,7 @@ class ProcessBackend(Backend):
             return
         for tool, package in (
             (self.bwrap.bwrap, "bubblewrap"),
+            (self.bwrap.setpriv, "util-linux"),
             (self.prlimit, "util-linux"),
         ):
             if not os.access(tool, os.X_OK):
@@ -140,7 +144,6 @@ class ProcessBackend(Backend):
                 pass_fds=inherited,
                 env={},
                 start_new_session=True,
-                **popen_credentials(uid),
             )
         except OSError as e:
             os.close(status_r)

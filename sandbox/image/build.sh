@@ -57,8 +57,8 @@ if [[ $FORCE -eq 0 ]] && docker image inspect "$TAG" >/dev/null 2>&1; then
 fi
 
 # The cache key covers what goes into the rootfs, so changing the package list invalidates it.
-KEY=$(printf '%s\n' "$SUITE" "$PACKAGES" "$SANDBOX_UID" "$(sed -n '/^# rootfs-recipe-begin/,/^# rootfs-recipe-end/p' "$0")" \
-  | sha256sum | cut -c1-16)
+RECIPE=$(sed -n '/^# rootfs-recipe-begin/,/^# rootfs-recipe-end/p' "$0")
+KEY=$(printf '%s\n' "$SUITE" "$PACKAGES" "$SANDBOX_UID" "$RECIPE" | sha256sum | cut -c1-16)
 TARBALL="$CACHE_DIR/rootfs-$SUITE-$KEY.tar"
 
 if [[ $FORCE -eq 1 || ! -s "$TARBALL" ]]; then
@@ -68,10 +68,18 @@ if [[ $FORCE -eq 1 || ! -s "$TARBALL" ]]; then
   MIRROR="${MIRROR:-http://deb.debian.org/debian}"
   mkdir -p "$CACHE_DIR"
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/rlvr-rootfs.XXXXXX")
-  trap 'rm -rf "$WORK"' EXIT
   ROOTFS="$WORK/rootfs"
+  # A debootstrap that failed midway can leave /proc, /sys or bound device nodes mounted in the
+  # rootfs: unmount them, and never let rm cross into another file system.
+  cleanup() {
+    awk -v root="$ROOTFS/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r \
+      | xargs -r -n1 umount -l || true
+    rm -rf --one-file-system "$WORK"
+  }
+  trap cleanup EXIT
   log "debootstrap $SUITE ($PACKAGES) from $MIRROR into $ROOTFS (takes a few minutes)"
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" \
+    >"$WORK/debootstrap.log" 2>&1 \
     || { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
 # rootfs-recipe-begin
   chroot "$ROOTFS" groupadd --gid "$SANDBOX_UID" sandbox
@@ -82,7 +90,8 @@ if [[ $FORCE -eq 1 || ! -s "$TARBALL" ]]; then
   rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/* "$ROOTFS"/usr/share/doc/* \
     "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* "$ROOTFS"/usr/share/locale/*
   # Device nodes and host-specific files come from Docker at run time, not from the rootfs.
-  rm -rf "$ROOTFS"/dev/* "$ROOTFS"/proc/* "$ROOTFS"/sys/* "$ROOTFS"/etc/hostname "$ROOTFS"/etc/resolv.conf
+  rm -rf --one-file-system "$ROOTFS"/dev/* "$ROOTFS"/proc/* "$ROOTFS"/sys/* \
+    "$ROOTFS"/etc/hostname "$ROOTFS"/etc/resolv.conf
 # rootfs-recipe-end
   log "writing rootfs tarball $TARBALL"
   tar --numeric-owner -C "$ROOTFS" -cf "$TARBALL.partial" .
@@ -99,5 +108,6 @@ docker import \
   --change 'CMD ["/bin/bash"]' \
   --change "LABEL org.rlvr.sandbox.rootfs=$KEY" \
   "$TARBALL" "$TAG" >/dev/null
-docker run --rm --network none "$TAG" python3 -c 'import sys; print("build.sh: python", sys.version.split()[0])'
+docker run --rm --network none "$TAG" \
+  python3 -c 'import sys; print("build.sh: python", sys.version.split()[0])'
 log "built $TAG"
