@@ -73,7 +73,8 @@ else
     || start_dockerd --iptables=false --bridge=none --storage-driver=vfs \
     || die "could not start dockerd (full log: $DOCKERD_LOG)"
 fi
-docker info --format 'docker-setup: engine {{.ServerVersion}}, storage {{.Driver}}, cgroup v{{.CgroupVersion}}' \
+docker info --format \
+  'docker-setup: engine {{.ServerVersion}}, storage {{.Driver}}, cgroup v{{.CgroupVersion}}' \
   || die "docker info failed after start"
 
 say "building the sandbox image"
