@@ -188,7 +188,16 @@ class ServerProcess:
         self.process = subprocess.Popen(command)
         self.target = f"127.0.0.1:{self.port}"
         with grpc.insecure_channel(self.target) as channel:
-            grpc.channel_ready_future(channel).result(timeout=120)
+            ready = grpc.channel_ready_future(channel)
+            for _ in range(120):
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"rlvr serve exited with code {self.process.returncode}: {command}")
+                try:
+                    ready.result(timeout=1)
+                    return
+                except grpc.FutureTimeoutError:
+                    pass
+            raise RuntimeError("rlvr serve did not become ready within 120 s")
 
     def scrape(self) -> dict[tuple[str, tuple], float]:
         """The server's Prometheus samples: (name, sorted labels) -> value."""
