@@ -20,7 +20,7 @@ import argparse
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from rlvr.sandbox import Limits, SandboxUnavailable
@@ -136,7 +136,7 @@ def docker_rows(runs: int = 20) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def format_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A markdown table of `rows` under `columns`."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
