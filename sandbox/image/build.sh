@@ -87,11 +87,11 @@ if [[ $FORCE -eq 1 || ! -s "$TARBALL" ]]; then
     --home-dir /work --shell /bin/bash sandbox
   mkdir -p "$ROOTFS/work"
   # Nothing in the sandbox needs package management, caches or docs: drop them to shrink the image.
-  rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/* "$ROOTFS"/usr/share/doc/* \
-    "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* "$ROOTFS"/usr/share/locale/*
+  rm -rf "${ROOTFS:?}"/var/lib/apt/lists/* "${ROOTFS:?}"/var/cache/apt/* "${ROOTFS:?}"/usr/share/doc/* \
+    "${ROOTFS:?}"/usr/share/man/* "${ROOTFS:?}"/usr/share/info/* "${ROOTFS:?}"/usr/share/locale/*
   # Device nodes and host-specific files come from Docker at run time, not from the rootfs.
-  rm -rf --one-file-system "$ROOTFS"/dev/* "$ROOTFS"/proc/* "$ROOTFS"/sys/* \
-    "$ROOTFS"/etc/hostname "$ROOTFS"/etc/resolv.conf
+  rm -rf --one-file-system "${ROOTFS:?}"/dev/* "${ROOTFS:?}"/proc/* "${ROOTFS:?}"/sys/* \
+    "${ROOTFS:?}"/etc/hostname "${ROOTFS:?}"/etc/resolv.conf
 # rootfs-recipe-end
   log "writing rootfs tarball $TARBALL"
   tar --numeric-owner -C "$ROOTFS" -cf "$TARBALL.partial" .
