@@ -20,7 +20,7 @@ from rlvr.sandbox.docker_backend import OWNER_LABEL, READY, DockerBackend
 pytestmark = pytest.mark.docker
 
 SMALL = Limits(cpu_seconds=2.0, wall_seconds=10.0, memory_mb=128, processes=16, open_files=32, workdir_mb=8)
-# Lists the other processes of the run's uid in the container (docker-init and its sleep run as
+# Lists the other processes of the run's uid in the container (docker-init and its shell run as
 # nobody): "pid command" per line.
 PS = """\
 import os
@@ -83,8 +83,7 @@ def leftovers(sandbox: DockerBackend) -> list[str]:
 
 
 def test_python_hello_world_runs_with_stdin(either: DockerBackend) -> None:
-    sandbox = either
-    result = py(sandbox, "print('hello', input()[::-1])", stdin=b"dlrow\n")
+    result = py(either, "print('hello', input()[::-1])", stdin=b"dlrow\n")
     assert result.ok, result
     assert result.stdout == b"hello world\n"
     assert result.cpu_seconds > 0
@@ -111,8 +110,7 @@ def test_program_api_compiles_cpp_and_runs_each_stdin_on_docker(sandbox: DockerB
 
 
 def test_memory_limit_kills_and_reports_memory_exceeded(either: DockerBackend) -> None:
-    sandbox = either
-    result = py(sandbox, "x = bytearray(400 << 20); print('survived')")
+    result = py(either, "x = bytearray(400 << 20); print('survived')")
     assert result.memory_exceeded and not result.ok
     assert result.signal == 9 and b"survived" not in result.stdout
 
@@ -302,12 +300,11 @@ def test_warm_container_is_reused_and_a_run_never_sees_what_the_previous_run_lef
 
 
 def test_daemons_and_orphans_holding_the_pipes_do_not_outlive_the_run(either: DockerBackend) -> None:
-    sandbox = either
     daemon = "setsid sh -c 'sleep 600' </dev/null >/dev/null 2>&1 & (sleep 600 &) ; echo started"
     result = sandbox.run(["sh", "-c", daemon], limits=SMALL)
     # The orphan keeps stdout open: the run must still end when its main process exits.
     assert result.ok and result.stdout == b"started\n", result
-    assert leftovers(sandbox) == []
+    assert leftovers(either) == []
 
 
 def test_run_many_gives_one_isolated_result_per_stdin(sandbox: DockerBackend) -> None:
