@@ -301,7 +301,7 @@ def test_warm_container_is_reused_and_a_run_never_sees_what_the_previous_run_lef
 
 def test_daemons_and_orphans_holding_the_pipes_do_not_outlive_the_run(either: DockerBackend) -> None:
     daemon = "setsid sh -c 'sleep 600' </dev/null >/dev/null 2>&1 & (sleep 600 &) ; echo started"
-    result = sandbox.run(["sh", "-c", daemon], limits=SMALL)
+    result = either.run(["sh", "-c", daemon], limits=SMALL)
     # The orphan keeps stdout open: the run must still end when its main process exits.
     assert result.ok and result.stdout == b"started\n", result
     assert leftovers(either) == []
