@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
-from conftest import RunningServer, echo, free_port, sleep
+from server_testkit import RunningServer, echo, free_port, sleep
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.client import NO_RETRY, AsyncClient, Client, RetryPolicy

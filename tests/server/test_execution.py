@@ -14,8 +14,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import PLUGIN, echo, free_port, sleep
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from server_testkit import PLUGIN, echo, free_port, sleep
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.client import NO_RETRY, AsyncClient, Client

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import PLUGIN
+from server_testkit import PLUGIN
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.core import run_check

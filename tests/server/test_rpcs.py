@@ -9,8 +9,8 @@ import urllib.request
 
 import grpc
 import pytest
-from conftest import echo, sleep
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from server_testkit import echo, sleep
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb

@@ -9,8 +9,8 @@ import urllib.request
 
 import grpc
 import pytest
-from conftest import echo, free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from server_testkit import RunningServer, echo, free_port
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.client import NO_RETRY, Client
@@ -19,9 +19,7 @@ TOKEN = "s3cret-token"
 
 
 @pytest.fixture(scope="module")
-def guarded(request):
-    from conftest import RunningServer
-
+def guarded():
     running = RunningServer(token=TOKEN, http_port=free_port())
     yield running
     running.close()
