@@ -1,4 +1,4 @@
-"""The reward service: verifier registry, the `verify` core, the worker pool, and (later) the gRPC server."""
+"""The reward service: verifier registry, the `verify` core, the worker pool, the gRPC server and its clients."""
 
 from rlvr.verifier_server.core import verify, verify_batch
 from rlvr.verifier_server.errors import InvalidRequest, RlvrError, UnknownVerifier
@@ -6,6 +6,8 @@ from rlvr.verifier_server.outcome import Outcome
 from rlvr.verifier_server.registry import GroupVerifier, Verifier, list_verifiers, register, register_spec
 
 __all__ = [
+    "AsyncClient",
+    "Client",
     "GroupVerifier",
     "InvalidRequest",
     "Outcome",
@@ -18,3 +20,14 @@ __all__ = [
     "verify",
     "verify_batch",
 ]
+
+_CLIENT_NAMES = ("AsyncClient", "Client", "RetryPolicy")
+
+
+def __getattr__(name: str) -> object:
+    # The clients import grpc; load them only when asked for (`rlvr.verifier_server.Client`).
+    if name in _CLIENT_NAMES:
+        from rlvr.verifier_server import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
