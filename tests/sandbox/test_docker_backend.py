@@ -10,6 +10,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -419,3 +420,14 @@ def test_a_warm_container_removed_behind_the_backends_back_is_replaced(sandbox: 
         subprocess.run(["docker", "rm", "-f", container["Id"]], capture_output=True, check=True)
     result = py(sandbox, "print('fresh container')")
     assert result.ok and result.stdout == b"fresh container\n", result
+
+
+def test_an_unreachable_engine_is_unavailable_with_a_fix_and_run_reports_a_sandbox_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    nowhere = DockerBackend()
+    with pytest.raises(SandboxUnavailable, match="start it"):
+        nowhere.check()
+    result = nowhere.run(["true"])
+    assert not result.ok and result.sandbox_error and "start it" in result.sandbox_error
