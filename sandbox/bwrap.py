@@ -96,16 +96,20 @@ class Bwrap:
     setpriv: str
     binds: tuple[str, ...]
 
-    def argv(
+    def command(
         self,
         uid: int,
         workdir_mb: int,
         seccomp_fd: int,
         status_fd: int,
-        file_args: Sequence[str],
+        files: dict[str, int],
         payload: Sequence[str],
-    ) -> list[str]:
-        """The command starting `payload` (argv inside the sandbox) as `uid`, all namespaces new."""
+    ) -> tuple[list[str], list[int]]:
+        """The host command starting `payload` (argv inside the sandbox) as `uid`, all namespaces new.
+
+        `files` maps work-dir paths to fds to copy them from; returns the command and the extra fds
+        it needs inherited (none for bwrap), which the caller closes once it has started.
+        """
         argv = []
         if os.geteuid() == 0:
             # setpriv rather than Popen(user=...): a uid change makes Popen fork() instead of vfork(),
@@ -116,21 +120,13 @@ class Bwrap:
         argv += [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(uid), "--gid", str(uid)]
         argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session", *self.binds]
         argv += ["--proc", "/proc", "--dev", "/dev"]
-        argv += [
-            "--size",
-            str(workdir_mb * MIB),
-            "--tmpfs",
-            WORKDIR,
-            "--symlink",
-            WORKDIR,
-            "/tmp",
-            *file_args,
-        ]
+        argv += ["--size", str(workdir_mb * MIB), "--tmpfs", WORKDIR, "--symlink", WORKDIR, "/tmp"]
+        argv += file_args(files)
         argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
         for key, value in SANDBOX_ENV.items():
             argv += ["--setenv", key, value]
         argv += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *payload]
-        return argv
+        return argv, []
 
 
 def file_args(files: dict[str, int]) -> list[str]:

@@ -87,9 +87,9 @@ wipe || exit 125
 if [ "$1" -gt 0 ]; then head -c "$1" | tar -x -f - || exit 125; fi
 cpu=$2 nproc=$3 nofile=$4 fsize=$5
 shift 5
-printf 'rlvr-sandbox-ready\\n'
+printf '%s\\n' READY_MARKER
 exec prlimit --cpu="$cpu" --nproc="$nproc" --nofile="$nofile" --fsize="$fsize" --core=0 -- "$@"
-"""
+""".replace("READY_MARKER", READY.decode().strip())
 )
 # Also the run's uid, when a run left processes or files are to be collected. Kills all it left
 # (`kill -1` reaches every process of the uid but the caller) until the container's pids cgroup holds
@@ -124,8 +124,8 @@ else
 fi
 while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < "$events"
 echo "cpu_ns=$cpu_ns oom_kills=$oom" >&2
-echo rlvr-cleanup-done >&2
-"""
+echo DONE_MARKER >&2
+""".replace("DONE_MARKER", _DONE.decode())
 )
 
 

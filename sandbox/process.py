@@ -21,7 +21,6 @@ from rlvr.sandbox.bwrap import (
     Launched,
     become_subreaper,
     check_relative,
-    file_args,
     memfd,
     parse_status,
     prlimit_argv,
@@ -33,6 +32,7 @@ from rlvr.sandbox.limits import Limits, RunResult
 from rlvr.sandbox.memory import looks_out_of_memory
 from rlvr.sandbox.seccomp import UnsupportedArchitecture, build_filter
 from rlvr.sandbox.slots import DEFAULT_SLOTS, DEFAULT_UID_BASE, SlotPool
+from rlvr.sandbox.unshare import INIT_PYTHON, Unshare, unshare_binds
 
 # bwrap's pid-1 reaper runs in the sandbox's user namespace under the run's uid, so it counts against
 # RLIMIT_NPROC there (the outer bwrap lives in the parent namespace, whose count has no limit).
@@ -62,13 +62,27 @@ class ProcessBackend(Backend):
     name = "process"
 
     def __init__(
-        self, *, uid_base: int = DEFAULT_UID_BASE, slots: int = DEFAULT_SLOTS, bwrap: str | None = None
+        self,
+        *,
+        uid_base: int = DEFAULT_UID_BASE,
+        slots: int = DEFAULT_SLOTS,
+        launcher: str = "auto",
     ) -> None:
-        self.bwrap = Bwrap(
-            bwrap or shutil.which("bwrap") or "/usr/bin/bwrap",
-            shutil.which("setpriv") or "/usr/bin/setpriv",
-            tuple(system_binds()),
-        )
+        """`launcher`: "bwrap", "unshare" (the fallback), or "auto" (bwrap when installed)."""
+        if launcher not in ("auto", "bwrap", "unshare"):
+            raise ValueError(f"unknown sandbox launcher {launcher!r}; use 'auto', 'bwrap' or 'unshare'")
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        bwrap = shutil.which("bwrap") or "/usr/bin/bwrap"
+        if launcher == "auto":
+            launcher = "bwrap" if os.access(bwrap, os.X_OK) or not shutil.which("unshare") else "unshare"
+        self.launcher: Bwrap | Unshare
+        if launcher == "bwrap":
+            self.launcher = Bwrap(bwrap, setpriv, tuple(system_binds()))
+            self._tools = {bwrap: "bubblewrap", setpriv: "util-linux"}
+        else:
+            unshare = shutil.which("unshare") or "/usr/bin/unshare"
+            self.launcher = Unshare(unshare, setpriv, unshare_binds())
+            self._tools = {unshare: "util-linux", setpriv: "util-linux", INIT_PYTHON: "python3"}
         self.prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
         self.slots = SlotPool(uid_base, slots) if os.geteuid() == 0 else None
         self._seccomp = b""
@@ -79,14 +93,11 @@ class ProcessBackend(Backend):
         """Raise SandboxUnavailable (saying how to fix it) unless a probe sandbox runs here."""
         if self._checked:
             return
-        for tool, package in (
-            (self.bwrap.bwrap, "bubblewrap"),
-            (self.bwrap.setpriv, "util-linux"),
-            (self.prlimit, "util-linux"),
-        ):
+        for tool, package in [*self._tools.items(), (self.prlimit, "util-linux")]:
             if not os.access(tool, os.X_OK):
                 raise SandboxUnavailable(
                     f"{tool} not found: the process sandbox needs it; install it with `apt-get install {package}`"
+                    " (bubblewrap is preferred; without it, util-linux `unshare` is the fallback)"
                 )
         try:
             self._seccomp = build_filter()
@@ -131,9 +142,10 @@ class ProcessBackend(Backend):
         """
         seccomp_fd = memfd(self._seccomp, "seccomp")
         status_r, status_w = os.pipe()
+        extra: list[int] = []
         try:
-            argv = self.bwrap.argv(uid, workdir_mb, seccomp_fd, status_w, file_args(files), payload)
-            inherited = [seccomp_fd, status_w, *files.values(), *pass_fds]
+            argv, extra = self.launcher.command(uid, workdir_mb, seccomp_fd, status_w, files, payload)
+            inherited = [seccomp_fd, status_w, *files.values(), *pass_fds, *extra]
             for fd in inherited:
                 os.set_inheritable(fd, True)
             proc = subprocess.Popen(
@@ -149,7 +161,8 @@ class ProcessBackend(Backend):
             os.close(status_r)
             return f"could not start bwrap: {e}"
         finally:
-            os.close(seccomp_fd)
+            for fd in (seccomp_fd, *extra):
+                os.close(fd)
             os.close(status_w)  # ours must go, or EOF would never come
         return Launched(proc), status_r
 
