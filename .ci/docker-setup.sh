@@ -44,12 +44,13 @@ start_dockerd() {
   return 1
 }
 
-[[ $(id -u) -eq 0 ]] || die "run me as root (installs packages, starts dockerd, runs debootstrap)"
+need_root() { [[ $(id -u) -eq 0 ]] || die "$1 needs root: re-run me as root (or with sudo)"; }
 
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap debian-archive-keyring)
 if [[ ${#missing[@]} -gt 0 ]]; then
+  need_root "installing ${missing[*]}"
   say "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y --no-install-recommends "${missing[@]}" \
@@ -62,12 +63,14 @@ fi
 if engine_up; then
   say "the Docker engine is already running"
 elif [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+  need_root "starting the Docker engine"
   say "starting docker with systemctl"
   systemctl start docker || die "systemctl start docker failed (see journalctl -u docker)"
   wait_for_engine || die "docker did not answer within ${WAIT}s after systemctl start docker"
 else
   # No init system (a container or CI VM): run dockerd ourselves. The defaults work on a normal kernel;
   # the fallbacks cover kernels or sandboxes without iptables/bridge support or without overlayfs.
+  need_root "starting dockerd"
   start_dockerd \
     || start_dockerd --iptables=false --bridge=none \
     || start_dockerd --iptables=false --bridge=none --storage-driver=vfs \
