@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rlvr.verifier_server.math.lexer import words
 
@@ -39,16 +40,14 @@ _BOX_GAP_RE = re.compile(
     r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{[^{}]*\}|\\[,;!:]|\.)*$"
 )
 _BOX_SEPARATOR_RE = re.compile(r"[,;&]|\band\b|\bor\b|\\q?quad|\\text")
-_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
 _PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)?|(?:the|my)\s+answer\s+is|answer\s*:|answer\s+is|"
     r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is)\s*:?\s*",
     re.IGNORECASE,
 )
-_MATH_SPAN_RE = re.compile(
-    r"\$\$(.+?)\$\$|(?<!\\)\$((?:\\\$|[^$\n])+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
-)
+_DELIMITER_RE = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
+_CLOSERS = {"$$": "$$", "\\(": "\\)", "\\[": "\\]", "$": "$"}
 _SENTENCE_END_RE = re.compile(r"(?<!\.)\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
 _NUMBER_RE = re.compile(
     r"(?<![\w.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s+(?:million|billion|trillion)\b)?(?![\w.]*[A-Za-z]\d)"
@@ -143,9 +142,8 @@ def _join_adjacent(text: str, boxes: list[tuple[int, int, str]]) -> str:
 
 def _extract(text: str, config: ExtractConfig) -> Extraction | None:
     if config.answer_tags:
-        tags = _ANSWER_TAG_RE.findall(text)
-        if tags:
-            inner = tags[-1]
+        inner = _last_answer_tag(text)
+        if inner is not None:
             boxes = find_boxes(inner)
             if boxes:
                 return Extraction(_join_adjacent(inner, boxes), "boxed inside <answer>")
@@ -166,12 +164,12 @@ def _extract(text: str, config: ExtractConfig) -> Extraction | None:
     if config.last_expression:
         stripped = text.strip()
         whole = stripped and len(stripped) <= 200 and not _has_prose(stripped)
-        if whole and not _MATH_SPAN_RE.search(stripped):
+        if whole and not math_spans(stripped):
             return Extraction(_unwrap(stripped), "whole response")
-        spans = list(_MATH_SPAN_RE.finditer(text))
+        spans = math_spans(text)
         numbers = list(_NUMBER_RE.finditer(text))
-        if spans and (not numbers or spans[-1].end() >= numbers[-1].end()):
-            return Extraction(_span_text(spans[-1]).strip(), "last math expression")
+        if spans and (not numbers or spans[-1].end >= numbers[-1].end()):
+            return Extraction(spans[-1].inner.strip(), "last math expression")
         if numbers:
             return Extraction(numbers[-1].group(0).strip(), "last number")
     return None
@@ -187,6 +185,14 @@ def _has_prose(text: str) -> bool:
     return bool(words)
 
 
+def _last_answer_tag(text: str) -> str | None:
+    """The content of the last `<answer>…</answer>` (found with rfind: linear on hostile input)."""
+    lowered = text.lower()
+    end = lowered.rfind("</answer>")
+    start = lowered.rfind("<answer>", 0, end) if end >= 0 else -1
+    return text[start + len("<answer>") : end] if start >= 0 else None
+
+
 def _from_phrase(text: str) -> str | None:
     matches = list(_PHRASE_RE.finditer(text))
     if not matches:
@@ -194,18 +200,18 @@ def _from_phrase(text: str) -> str | None:
     segment = text[matches[-1].end() :]
     end = _SENTENCE_END_RE.search(segment)
     segment = segment[: end.start()] if end else segment
-    reason = _REASON_RE.search(_MATH_SPAN_RE.sub(lambda m: " " * len(m.group(0)), segment))
+    reason = _REASON_RE.search(_blank_spans(segment, math_spans(segment), keep_width=True))
     segment = segment[: reason.start()] if reason else segment  # "7 because 3+4=7" -> "7"
     segment = segment.strip().strip("*").strip()
     if not segment:
         return None
-    spans = list(_MATH_SPAN_RE.finditer(segment))
-    if spans and not _PROSE_WORD_RE.search(_MATH_SPAN_RE.sub("", segment)):
+    spans = math_spans(segment)
+    if spans and not _PROSE_WORD_RE.search(_blank_spans(segment, spans, keep_width=False)):
         return _join_spans(segment, spans)
     tail_match = _LAST_IS_RE.match(segment)
     if tail_match and tail_match.end() < len(segment):
         tail = segment[tail_match.end() :]
-        tail_spans = list(_MATH_SPAN_RE.finditer(tail))
+        tail_spans = math_spans(tail)
         return _join_spans(tail, tail_spans) if tail_spans else _unwrap(tail)
     if spans:
         return _join_spans(segment, spans)
@@ -217,22 +223,64 @@ def _from_phrase(text: str) -> str | None:
     return _unwrap(segment)
 
 
-def _join_spans(text: str, spans: list[re.Match]) -> str:
+class Span(NamedTuple):
+    """A math span `$…$`, `$$…$$`, `\\(…\\)` or `\\[…\\]`: outer start/end and the text inside."""
+
+    start: int
+    end: int
+    inner: str
+
+
+def math_spans(text: str) -> list[Span]:
+    """Every math span in order, found in one linear pass (no regex backtracking on hostile input).
+
+    An inline `$…$` never crosses a line break; an escaped `\\$` is a dollar sign, not a delimiter.
+    """
+    spans: list[Span] = []
+    opener: tuple[str, int, int] | None = None
+    for match in _DELIMITER_RE.finditer(text):
+        token = match.group(0)
+        if token == "\\$":
+            continue
+        if opener is None:
+            if token in _CLOSERS:
+                opener = (token, match.start(), match.end())
+            continue
+        delimiter, outer_start, inner_start = opener
+        if token != _CLOSERS[delimiter]:
+            continue
+        inner = text[inner_start : match.start()]
+        if delimiter == "$" and "\n" in inner:
+            opener = (token, match.start(), match.end())
+            continue
+        spans.append(Span(outer_start, match.end(), inner))
+        opener = None
+    return spans
+
+
+def _blank_spans(text: str, spans: list[Span], keep_width: bool) -> str:
+    """The text with its math spans blanked out (same length when `keep_width`), to look at the prose."""
+    pieces, last = [], 0
+    for span in spans:
+        pieces.append(text[last : span.start])
+        pieces.append(" " * (span.end - span.start) if keep_width else " ")
+        last = span.end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _join_spans(text: str, spans: list[Span]) -> str:
     chosen = [spans[-1]]
     for span in reversed(spans[:-1]):
-        if not _SPAN_GAP_RE.match(text[span.end() : chosen[0].start()]):
+        if not _SPAN_GAP_RE.match(text[span.end : chosen[0].start]):
             break
         chosen.insert(0, span)
-    return ", ".join(_span_text(span).strip() for span in chosen)
-
-
-def _span_text(match: re.Match) -> str:
-    return next(group for group in match.groups() if group is not None)
+    return ", ".join(span.inner.strip() for span in chosen)
 
 
 def _unwrap(text: str) -> str:
     text = text.strip().strip("*").strip()
-    spans = list(_MATH_SPAN_RE.finditer(text))
-    if len(spans) == 1 and spans[0].start() == 0 and spans[0].end() == len(text):
-        return _span_text(spans[0]).strip()
+    spans = math_spans(text)
+    if len(spans) == 1 and spans[0].start == 0 and spans[0].end == len(text):
+        return spans[0].inner.strip()
     return re.sub(r"(?<!\\)\$", "", text).strip()
