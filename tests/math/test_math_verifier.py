@@ -115,6 +115,9 @@ def test_empty_ground_truth_is_an_invalid_request() -> None:
         (r"\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}", "characters long"),
         (r"\boxed{" + "(" * 400 + "1" + ")" * 400 + "}", "nested"),
         ("\udcff\udcfe broken \\boxed{\udcff}", "could not be parsed"),
+        ("\\(" * 100_000, "no final answer"),
+        ("<answer>" * 100_000, "no final answer"),
+        ("$$a" * 100_000, "differ"),
     ],
     ids=[
         "empty",
@@ -124,6 +127,9 @@ def test_empty_ground_truth_is_an_invalid_request() -> None:
         "huge-braces",
         "deep-parens",
         "lone-surrogates",
+        "unclosed-delimiters",
+        "unclosed-tags",
+        "many-spans",
     ],
 )
 def test_bad_input_gets_a_clear_incorrect(response_text: str, fragment: str) -> None:
