@@ -12,6 +12,7 @@ judged correct.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import statistics
 import sys
@@ -145,9 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import math_verify
 
-        print(
-            f"baseline: math-verify {getattr(math_verify, '__version__', '')} from {Path(math_verify.__file__).parent}"
-        )
+        version = importlib.metadata.version("math-verify")
+        print(f"baseline: math-verify {version} from {Path(math_verify.__file__).parent}")
     except ImportError:
         print(
             "math-verify is not installed; install the baseline with:\n  pip install 'math-verify[antlr4_13_2]'"
