@@ -31,7 +31,9 @@ class CompareConfig:
     """How two answers are compared.
 
     rel_tol: relative tolerance for approximate (decimal) answers; exact answers must agree to 1e-12.
-    ordered: bare lists ("1, 2") are order-sensitive (tuples always are, sets never).
+    ordered: bare lists ("1, 2") are order-sensitive (tuples always are, sets never). None (auto): only a
+        reference list of 3+ real numbers not in ascending order ("10, 4, -2": positions, not a sorted
+        solution set) is order-sensitive.
     percent: "flexible" (28% matches 28 and 0.28) or "strict" (% must agree on both sides).
     units: "check" (known, different units are wrong: 5 cm vs 5 m) or "ignore".
     rounded_reference: a reference written as a decimal (7.78) accepts an exact answer that rounds to it.
@@ -39,7 +41,7 @@ class CompareConfig:
     """
 
     rel_tol: float = 1e-6
-    ordered: bool = False
+    ordered: bool | None = None
     percent: str = "flexible"
     units: str = "check"
     rounded_reference: bool = True
@@ -368,7 +370,7 @@ class _Context:
             return Decision(False, f"{len(cand_items)} values vs {len(ref_items)} expected")
         if len(ref_items) == 1:
             return self.equal(ref_items[0], cand_items[0])
-        ordered = _ordered(ref, self.config) or _ordered(cand, self.config)
+        ordered = _ordered(ref, self.config, reference=True) or _ordered(cand, self.config, reference=False)
         if ordered:
             for a, b in zip(ref_items, cand_items):
                 decision = self.equal(a, b)
@@ -463,8 +465,25 @@ def _items(value: Any) -> tuple[Any, ...]:
     return value.items if isinstance(value, Seq) else (value,)
 
 
-def _ordered(value: Any, config: CompareConfig) -> bool:
-    return isinstance(value, Seq) and (value.kind == "tuple" or (value.kind == "list" and config.ordered))
+def _ordered(value: Any, config: CompareConfig, reference: bool) -> bool:
+    if not isinstance(value, Seq) or value.kind == "set":
+        return False
+    if value.kind == "tuple":
+        return True
+    if config.ordered is not None:
+        return config.ordered
+    return reference and _unsorted_numbers(value.items)
+
+
+def _unsorted_numbers(items: tuple[Any, ...]) -> bool:
+    """Whether 3+ real numbers are not in ascending order (solution sets are written ascending)."""
+    if len(items) < 3 or not all(isinstance(i, sympy.Expr) and i.is_number and i.is_real for i in items):
+        return False
+    try:
+        values = [float(i) for i in items]
+    except (TypeError, ValueError):
+        return False
+    return any(a > b for a, b in zip(values, values[1:]))
 
 
 def _matrix_items(value: Any) -> tuple[tuple[int, int], list[Any]] | None:

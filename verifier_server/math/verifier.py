@@ -45,7 +45,7 @@ class MathConfig:
 @lru_cache(maxsize=256)
 def _config_from_items(items: tuple[tuple[str, Any], ...]) -> MathConfig:
     options = dict(items)
-    ordered = _bool(options, "ordered", False)
+    ordered = None if options.get("ordered") is None else _bool(options, "ordered", False)
     last_expression = _bool(options, "allow_last_expression", True)
     imaginary = _bool(options, "imaginary_unit", True)
     rel_tol = options.get("rel_tol", 1e-6)
