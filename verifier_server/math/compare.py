@@ -148,7 +148,7 @@ class _Context:
     # -- scalars -------------------------------------------------------------------------------------
     def exprs(self, ref: sympy.Expr, cand: sympy.Expr) -> Decision:
         if ref == cand:
-            return Decision(True, "identical expressions")
+            return Decision(True, "exact equality")
         numeral = _numeral(ref), _numeral(cand)
         if numeral != (None, None):
             return self.numerals(ref, cand, *numeral)
