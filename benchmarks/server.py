@@ -149,9 +149,13 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
+    errors: dict[str, str] = field(default_factory=dict)  # kind -> first ERROR message
+
     def add(self, response: pb.VerifyResponse, latency: float) -> None:
         self.latencies[kind(response.id)].append(latency)
         self.statuses[kind(response.id)][pb.Status.Name(response.status)] += 1
+        if response.status == pb.ERROR:
+            self.errors.setdefault(kind(response.id), response.message[:160])
 
 
 def ms(seconds: float) -> str:
@@ -490,6 +494,8 @@ def main() -> None:
                 )
             timeouts = sum(c["TIMEOUT"] for c in tally.statuses.values())
             print(f"timeouts: {timeouts}; lost: {lost}")
+            for name, message in sorted(tally.errors.items()):
+                print(f"first ERROR of {name}: {message}")
             print_server_view(server.scrape())
 
         if "3" not in args.sections:
