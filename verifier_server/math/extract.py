@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -48,6 +49,7 @@ _PHRASE_RE = re.compile(
 )
 _DELIMITER_RE = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
 _CLOSERS = {"$$": "$$", "\\(": "\\)", "\\[": "\\]", "$": "$"}
+_INLINE = frozenset({"$", "\\("})
 _SENTENCE_END_RE = re.compile(r"(?<!\.)\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
 _NUMBER_RE = re.compile(
     r"(?<![\w.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s+(?:million|billion|trillion)\b)?(?![\w.]*[A-Za-z]\d)"
@@ -166,8 +168,8 @@ def _extract(text: str, config: ExtractConfig) -> Extraction | None:
         whole = stripped and len(stripped) <= 200 and not _has_prose(stripped)
         if whole and not math_spans(stripped):
             return Extraction(_unwrap(stripped), "whole response")
-        spans = math_spans(text)
-        numbers = list(_NUMBER_RE.finditer(text))
+        spans, broken = _scan_math(text)
+        numbers = [n for n in _NUMBER_RE.finditer(text) if not _inside(n.start(), broken)]
         if spans and (not numbers or spans[-1].end >= numbers[-1].end()):
             return Extraction(spans[-1].inner.strip(), "last math expression")
         if numbers:
@@ -234,9 +236,16 @@ class Span(NamedTuple):
 def math_spans(text: str) -> list[Span]:
     """Every math span in order, found in one linear pass (no regex backtracking on hostile input).
 
-    An inline `$…$` never crosses a line break; an escaped `\\$` is a dollar sign, not a delimiter.
+    Inline `$…$` and `\\(…\\)` never cross a line break; an escaped `\\$` is a dollar sign.
     """
+    return _scan_math(text)[0]
+
+
+def _scan_math(text: str) -> tuple[list[Span], list[tuple[int, int]]]:
+    """Math spans, plus the regions of broken inline pairs (`$ ... newline ... $`), whose content is
+    not a well-formed answer and must not feed the number fallback."""
     spans: list[Span] = []
+    broken: list[tuple[int, int]] = []
     opener: tuple[str, int, int] | None = None
     for match in _DELIMITER_RE.finditer(text):
         token = match.group(0)
@@ -250,12 +259,20 @@ def math_spans(text: str) -> list[Span]:
         if token != _CLOSERS[delimiter]:
             continue
         inner = text[inner_start : match.start()]
-        if delimiter == "$" and "\n" in inner:
-            opener = (token, match.start(), match.end())
+        if delimiter in _INLINE and "\n" in inner:
+            broken.append((outer_start, match.end()))
+            # a currency "$5 ... $3" pair: this "$" may open the next real span
+            opener = (token, match.start(), match.end()) if delimiter == "$" else None
             continue
         spans.append(Span(outer_start, match.end(), inner))
         opener = None
-    return spans
+    return spans, broken
+
+
+def _inside(position: int, regions: list[tuple[int, int]]) -> bool:
+    """Whether `position` falls in one of the sorted, disjoint `regions` (binary search)."""
+    index = bisect.bisect_right(regions, (position, float("inf"))) - 1
+    return index >= 0 and regions[index][0] <= position < regions[index][1]
 
 
 def _blank_spans(text: str, spans: list[Span], keep_width: bool) -> str:
