@@ -46,6 +46,9 @@ def test_a_list_never_shrinks_to_one_of_its_values() -> None:
 def test_percent_modes() -> None:
     assert match(r"28\%", "0.28")
     assert match(r"28\%", "28")
+    assert match("0.28", r"28\%")
+    assert not match("28", r"28\%")
+    assert match("28", r"28\%", CompareConfig(percent="lenient"))
     assert not match(r"28\%", "0.28", CompareConfig(percent="strict"))
 
 

@@ -34,7 +34,8 @@ class CompareConfig:
     ordered: bare lists ("1, 2") are order-sensitive (tuples always are, sets never). None (auto): only a
         reference list of 3+ real numbers not in ascending order ("10, 4, -2": positions, not a sorted
         solution set) is order-sensitive.
-    percent: "flexible" (28% matches 28 and 0.28) or "strict" (% must agree on both sides).
+    percent: "flexible" (a reference of 28% matches 28 and 0.28; an answer of 28% matches 0.28 but not a
+        reference of 28), "lenient" (28% also matches a reference of 28) or "strict" (% on both or neither).
     units: "check" (known, different units are wrong: 5 cm vs 5 m) or "ignore".
     rounded_reference: a reference written as a decimal (7.78) accepts an exact answer that rounds to it.
     symbolic_seconds: soft limit for each sympy simplification (then numeric checks decide).
@@ -72,16 +73,23 @@ def compare_answers(
         config.rel_tol if _APPROX_RE.search(candidate.text) or _APPROX_RE.search(reference.text) else None
     )
     context = _Context(config, tolerance, reference.decimals, candidate.decimals)
-    decision = context.equal(reference.value, candidate.value)
+    one_sided = reference.percent != candidate.percent
+    if one_sided and config.percent == "strict":
+        return Decision(False, "percent sign on one side only (percent: strict)")
+    # An answer of "28%" against a plain 28 is read as 0.28 unless lenient; a reference of 28% accepts 28.
+    raw_allowed = not (candidate.percent and not reference.percent) or config.percent == "lenient"
+    decision = context.equal(reference.value, candidate.value) if raw_allowed else Decision(False, "")
     if decision.match:
         return decision
-    if reference.percent != candidate.percent and config.percent == "flexible":
-        ref_value = _as_fraction(reference)
-        cand_value = _as_fraction(candidate)
+    if one_sided:
+        ref_value, cand_value = _as_fraction(reference), _as_fraction(candidate)
         if ref_value is not None and cand_value is not None:
             fraction = context.equal(ref_value, cand_value)
             if fraction.match:
                 return Decision(True, f"{fraction.how} (percent read as a fraction)")
+            decision = (
+                decision if decision.how else Decision(False, f"{fraction.how} (percent read as a fraction)")
+            )
     if "degree" in (reference.unit, candidate.unit) and reference.unit != candidate.unit:
         converted = _degrees_to_radians(reference, candidate)
         if converted is not None:

@@ -41,6 +41,7 @@ _BOX_GAP_RE = re.compile(
     r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{[^{}]*\}|\\[,;!:]|\.)*$"
 )
 _BOX_SEPARATOR_RE = re.compile(r"[,;&]|\band\b|\bor\b|\\q?quad|\\text")
+_PERCENT_AFTER_RE = re.compile(r"\$?\s*(?:\\%|%|percent\b)", re.IGNORECASE)
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
 _PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)?|(?:the|my)\s+answer\s+is|answer\s*:|answer\s+is|"
@@ -82,7 +83,8 @@ def reference_text(text: str) -> str:
     without `$` delimiters ("$125$ miles" -> "125 miles")."""
     boxes = find_boxes(text)
     if boxes:
-        return _join_adjacent(text, boxes)
+        percent = "%" if _PERCENT_AFTER_RE.match(text, boxes[-1][1]) else ""
+        return _join_adjacent(text, boxes) + percent  # "$\\boxed{20}$ percent" is 20%
     match = _GSM8K_RE.search(text)
     if match:
         return match.group(1).strip()

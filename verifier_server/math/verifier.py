@@ -21,7 +21,7 @@ from rlvr.verifier_server.math.values import Answer, AnswerTooLarge, ParseError
 from rlvr.verifier_server.outcome import Outcome
 from rlvr.verifier_server.registry import Options, Verifier, register
 
-_PERCENT_MODES = ("flexible", "strict")
+_PERCENT_MODES = ("flexible", "lenient", "strict")
 _UNIT_MODES = ("check", "ignore")
 # The soft limit stops this much before the pool's hard deadline, so the message can say what happened.
 _SOFT_MARGIN_SECONDS = 0.5
