@@ -52,6 +52,13 @@ def test_percent_modes() -> None:
     assert not match(r"28\%", "0.28", CompareConfig(percent="strict"))
 
 
+def test_inequality_answers_an_interval_only_when_allowed() -> None:
+    assert match(r"-2 \le x \le 7", "[-2, 7]")
+    assert not match("[-2, 7]", r"-2 \le x \le 7")
+    assert match("[-2, 7]", r"-2 \le x \le 7", CompareConfig(inequality_for_interval=True))
+    assert not match("[-2, 7]", r"-2 < x \le 7", CompareConfig(inequality_for_interval=True))
+
+
 def test_unit_modes() -> None:
     assert not match(r"5\text{ cm}", r"5\text{ m}")
     assert match(r"5\text{ cm}", r"5\text{ m}", CompareConfig(units="ignore"))

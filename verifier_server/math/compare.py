@@ -38,6 +38,8 @@ class CompareConfig:
         reference of 28), "lenient" (28% also matches a reference of 28) or "strict" (% on both or neither).
     units: "check" (known, different units are wrong: 5 cm vs 5 m) or "ignore".
     rounded_reference: a reference written as a decimal (7.78) accepts an exact answer that rounds to it.
+    inequality_for_interval: an inequality answer (-2 <= x <= 7) may match a set reference ([-2, 7]);
+        off by default (the question asked for the set), while a set answer always matches an inequality.
     symbolic_seconds: soft limit for each sympy simplification (then numeric checks decide).
     """
 
@@ -46,6 +48,7 @@ class CompareConfig:
     percent: str = "flexible"
     units: str = "check"
     rounded_reference: bool = True
+    inequality_for_interval: bool = False
     symbolic_seconds: float = 1.5
     points: int = 6
 
@@ -312,6 +315,11 @@ class _Context:
             decision = self.inequalities(ref_rel, cand_rel)
             if decision.match or as_set(ref_rel) is None or as_set(cand_rel) is None:
                 return decision
+        elif isinstance(cand_rel, Relation) and not self.config.inequality_for_interval:
+            # The reference is written as a set (interval notation); an inequality does not answer in it.
+            return Decision(
+                False, "an inequality where the reference is a set (inequality_for_interval: false)"
+            )
         return self.sets(ref_rel, cand_rel)
 
     def equations(self, ref: Relation, cand: Relation) -> Decision:

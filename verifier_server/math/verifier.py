@@ -48,6 +48,7 @@ def _config_from_items(items: tuple[tuple[str, Any], ...]) -> MathConfig:
     ordered = None if options.get("ordered") is None else _bool(options, "ordered", False)
     last_expression = _bool(options, "allow_last_expression", True)
     imaginary = _bool(options, "imaginary_unit", True)
+    inequality_for_interval = _bool(options, "inequality_for_interval", False)
     rel_tol = options.get("rel_tol", 1e-6)
     if not isinstance(rel_tol, (int, float)) or isinstance(rel_tol, bool) or not 0 < rel_tol <= 0.1:
         raise InvalidRequest(f"math option rel_tol={rel_tol!r} must be a number in (0, 0.1], e.g. 1e-6")
@@ -67,6 +68,7 @@ def _config_from_items(items: tuple[tuple[str, Any], ...]) -> MathConfig:
         parse=ParseConfig(imaginary_unit=imaginary),
         compare=CompareConfig(
             rel_tol=float(rel_tol),
+            inequality_for_interval=inequality_for_interval,
             ordered=ordered,
             percent=percent,
             units=units,
