@@ -22,6 +22,7 @@ from rlvr.verifier_server.math.relations import (
     normal_relation,
     scalar,
     set_pieces,
+    solution_groups,
 )
 from rlvr.verifier_server.math.values import Answer, IntervalValue, Relation, Seq, SetOp, Text
 
@@ -377,6 +378,7 @@ class _Context:
 
     # -- sequences -----------------------------------------------------------------------------------
     def sequences(self, ref: Any, cand: Any) -> Decision:
+        ref, cand = solution_groups(ref), solution_groups(cand)
         ref_items = _items(ref)
         cand_items = _items(cand)
         system = self.systems(ref, cand)

@@ -116,6 +116,26 @@ def assignments(value: Any) -> dict[str, Any] | None:
     return result
 
 
+def solution_groups(value: Any) -> Any:
+    """`p=5, q=2; p=7, q=2` as the list of solutions `(5, 2), (7, 2)`; other values unchanged.
+
+    Applies when every item is `variable = value` and the variables repeat in one fixed order.
+    """
+    if not isinstance(value, Seq) or value.kind != "list" or len(value.items) < 4:
+        return value
+    names = []
+    for item in value.items:
+        if not isinstance(item, Relation) or set(item.ops) != {"="} or equation_value(item) is None:
+            return value
+        names.append(lone_name(item))
+    width = len(dict.fromkeys(names))
+    if None in names or width < 2 or len(names) % width or names != names[:width] * (len(names) // width):
+        return value
+    values = [equation_value(item) for item in value.items]
+    groups = [Seq(tuple(values[i : i + width]), "tuple", "(", ")") for i in range(0, len(values), width)]
+    return Seq(tuple(groups), "list")
+
+
 def scalar(value: Any) -> sympy.Expr | None:
     return value if isinstance(value, sympy.Expr) and not isinstance(value, sympy.MatrixBase) else None
 
