@@ -37,6 +37,7 @@ class Extraction:
 
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox|framebox)\s*(\{|\s+(?=[^\s{]))")
+_BARE_BOX_ARGUMENT_RE = re.compile(r"[^\s$]+")
 _BOX_GAP_RE = re.compile(
     r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{[^{}]*\}|\\[,;!:]|\.)*$"
 )
@@ -96,19 +97,27 @@ def reference_text(text: str) -> str:
 
 
 def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    """Every `\\boxed{...}` (nested braces allowed) or `\\boxed 5` as (start, end, content)."""
-    boxes = []
+    """Every top-level `\\boxed{...}` (nested braces allowed) or `\\boxed 5` as (start, end, content).
+
+    Boxes inside a box belong to its content; skipping them keeps the scan linear.
+    """
+    boxes: list[tuple[int, int, str]] = []
+    covered = 0
     for match in _BOX_RE.finditer(text):
+        if match.start() < covered:
+            continue
         if match.group(1) == "{":
             end = _matching_brace(text, match.end() - 1)
             if end is None:  # an unclosed box is still the located answer; the parser will refuse it
                 boxes.append((match.start(), len(text), text[match.end() :].strip()))
                 break
             boxes.append((match.start(), end + 1, text[match.end() : end].strip()))
+            covered = end + 1
         else:
-            word = re.match(r"[^\s$]+", text[match.end() :])
+            word = _BARE_BOX_ARGUMENT_RE.match(text, match.end())
             if word:
-                boxes.append((match.start(), match.end() + word.end(), word.group(0)))
+                boxes.append((match.start(), word.end(), word.group(0)))
+                covered = word.end()
     return boxes
 
 
@@ -135,13 +144,13 @@ def _join_adjacent(text: str, boxes: list[tuple[int, int, str]]) -> str:
     """The last box, joined with the boxes right before it (`\\boxed{1} and \\boxed{2}` -> "1, 2")."""
     chosen = [boxes[-1]]
     for box in reversed(boxes[:-1]):
-        gap = text[box[1] : chosen[0][0]]
+        gap = text[box[1] : chosen[-1][0]]
         if not _BOX_GAP_RE.match(gap):
             break
         if re.search(r"\$|\\[()\[\]]", gap) and not _BOX_SEPARATOR_RE.search(gap):
             break  # "$$\boxed{20}$$ \boxed{143}": a new formula, not a list
-        chosen.insert(0, box)
-    return ", ".join(content for _, _, content in chosen)
+        chosen.append(box)
+    return ", ".join(content for _, _, content in reversed(chosen))
 
 
 def _extract(text: str, config: ExtractConfig) -> Extraction | None:
@@ -291,10 +300,10 @@ def _blank_spans(text: str, spans: list[Span], keep_width: bool) -> str:
 def _join_spans(text: str, spans: list[Span]) -> str:
     chosen = [spans[-1]]
     for span in reversed(spans[:-1]):
-        if not _SPAN_GAP_RE.match(text[span.end : chosen[0].start]):
+        if not _SPAN_GAP_RE.match(text[span.end : chosen[-1].start]):
             break
-        chosen.insert(0, span)
-    return ", ".join(span.inner.strip() for span in chosen)
+        chosen.append(span)
+    return ", ".join(span.inner.strip() for span in reversed(chosen))
 
 
 def _unwrap(text: str) -> str:
