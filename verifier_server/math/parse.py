@@ -98,6 +98,34 @@ _ARGUMENT_CMDS = frozenset({"pi", "frac", "sqrt"})
 _FUNCTION_LETTERS = frozenset("fghpqPQFGH")
 _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
 _PLAIN_MIXED_RE = re.compile(r"^([-+]?)(\d{1,3}(?: \d{3})+|\d+)[ \t]+(\d+)[ \t]*/[ \t]*(\d+)$")
+_NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
 _NAMED_SETS = {
     "all real numbers": sympy.Reals,
     "all reals": sympy.Reals,
@@ -195,6 +223,8 @@ class _Parser:
             t.kind == "word" for t in self.tokens
         ):
             text = " ".join(t.value.lower() for t in self.tokens if t.kind == "word")
+            if text in _NUMBER_WORDS:
+                return sympy.Integer(_NUMBER_WORDS[text]), None
             return _NAMED_SETS.get(text, Text(text)), None
         self._drop_implications()
         items, units = self.parse_items(("end",))
