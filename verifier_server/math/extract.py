@@ -72,11 +72,17 @@ def extract_answer(text: str, config: ExtractConfig = ExtractConfig()) -> Extrac
     Never returns a number picked out of an answer that was found but looks unparsable: the located
     span is returned whole and the parser decides.
     """
-    if config.after_think and "</think>" in text:
-        found = _extract(text.rsplit("</think>", 1)[1], config)
+    regions = [text.rsplit("</think>", 1)[1], text] if config.after_think and "</think>" in text else [text]
+    for region in regions:  # a stated answer anywhere beats a number guessed from the final part
+        found = _stated_answer(region, config)
         if found is not None:
             return found
-    return _extract(text, config)
+    if config.last_expression:
+        for region in regions:
+            found = _last_expression(region)
+            if found is not None:
+                return found
+    return None
 
 
 def reference_text(text: str) -> str:
@@ -153,7 +159,8 @@ def _join_adjacent(text: str, boxes: list[tuple[int, int, str]]) -> str:
     return ", ".join(content for _, _, content in reversed(chosen))
 
 
-def _extract(text: str, config: ExtractConfig) -> Extraction | None:
+def _stated_answer(text: str, config: ExtractConfig) -> Extraction | None:
+    """An answer the text marks as such: tag, box, `####` or a final-answer phrase."""
     if config.answer_tags:
         inner = _last_answer_tag(text)
         if inner is not None:
@@ -174,17 +181,21 @@ def _extract(text: str, config: ExtractConfig) -> Extraction | None:
         answer = _from_phrase(text)
         if answer is not None:
             return Extraction(answer, "final-answer phrase")
-    if config.last_expression:
-        stripped = text.strip()
-        whole = stripped and len(stripped) <= 200 and not _has_prose(stripped)
-        if whole and not math_spans(stripped):
-            return Extraction(_unwrap(stripped), "whole response")
-        spans, broken = _scan_math(text)
-        numbers = [n for n in _NUMBER_RE.finditer(text) if not _inside(n.start(), broken)]
-        if spans and (not numbers or spans[-1].end >= numbers[-1].end()):
-            return Extraction(spans[-1].inner.strip(), "last math expression")
-        if numbers:
-            return Extraction(numbers[-1].group(0).strip(), "last number")
+    return None
+
+
+def _last_expression(text: str) -> Extraction | None:
+    """The fallback: a short all-math text, else its last math span or number, whichever is later."""
+    stripped = text.strip()
+    whole = stripped and len(stripped) <= 200 and not _has_prose(stripped)
+    if whole and not math_spans(stripped):
+        return Extraction(_unwrap(stripped), "whole response")
+    spans, broken = _scan_math(text)
+    numbers = [n for n in _NUMBER_RE.finditer(text) if not _inside(n.start(), broken)]
+    if spans and (not numbers or spans[-1].end >= numbers[-1].end()):
+        return Extraction(spans[-1].inner.strip(), "last math expression")
+    if numbers:
+        return Extraction(numbers[-1].group(0).strip(), "last number")
     return None
 
 
