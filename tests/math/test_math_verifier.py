@@ -82,6 +82,8 @@ def test_reference_is_parsed_once_per_process() -> None:
         ({"ordered": "yes"}, pb.INVALID_REQUEST),
         ({"percent": "maybe"}, pb.INVALID_REQUEST),
         ({"units": "check", "ordered": True, "rel_tol": 1e-3}, pb.CORRECT),
+        ({"template": {"think": True}, "max_length": [1, 2]}, pb.CORRECT),
+        ({"rel_tol": [1e-3]}, pb.INVALID_REQUEST),
     ],
 )
 def test_options_are_validated(options: dict, status: int) -> None:

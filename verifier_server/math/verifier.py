@@ -21,6 +21,11 @@ from rlvr.verifier_server.math.values import Answer, AnswerTooLarge, ParseError
 from rlvr.verifier_server.outcome import Outcome
 from rlvr.verifier_server.registry import Options, Verifier, register
 
+#: the options this verifier reads; others (shared by a reward spec's terms) are ignored
+_OPTION_NAMES = frozenset(
+    {"ordered", "rel_tol", "allow_last_expression", "percent", "units", "imaginary_unit"}
+    | {"symbolic_timeout", "inequality_for_interval"}
+)
 _PERCENT_MODES = ("flexible", "lenient", "strict")
 _UNIT_MODES = ("check", "ignore")
 # The soft limit stops this much before the pool's hard deadline, so the message can say what happened.
@@ -39,7 +44,8 @@ class MathConfig:
     @classmethod
     def from_options(cls, options: Options) -> MathConfig:
         """Read the documented options (docs/math.md); raise InvalidRequest naming a bad one."""
-        return _config_from_items(tuple(sorted((k, _freeze(v)) for k, v in options.items())))
+        known = sorted((k, _freeze(v)) for k, v in options.items() if k in _OPTION_NAMES)
+        return _config_from_items(tuple(known))
 
 
 @lru_cache(maxsize=256)
@@ -78,7 +84,10 @@ def _config_from_items(items: tuple[tuple[str, Any], ...]) -> MathConfig:
 
 
 def _freeze(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+    """A hashable stand-in for an option value (the config cache key); validation rejects it later."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
 def _bool(options: dict[str, Any], name: str, default: bool) -> bool:
