@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rlvr.sandbox.limits import Limits
 
 WORKDIR = "/w"
+SYSTEM_PYTHON = "/usr/bin/python3"  # runs our in-sandbox helpers (batch driver, unshare init): stdlib only
 MIB = 1 << 20
 _PR_SET_CHILD_SUBREAPER = 36
 SANDBOX_ENV = {
@@ -95,6 +96,7 @@ class Bwrap:
     bwrap: str
     setpriv: str
     binds: tuple[str, ...]
+    name = "bubblewrap"
 
     def command(
         self,

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
 from rlvr.sandbox.bwrap import (
     MIB,
+    SYSTEM_PYTHON,
     WORKDIR,
     Bwrap,
     Launched,
@@ -32,13 +34,12 @@ from rlvr.sandbox.limits import Limits, RunResult
 from rlvr.sandbox.memory import looks_out_of_memory
 from rlvr.sandbox.seccomp import UnsupportedArchitecture, build_filter
 from rlvr.sandbox.slots import DEFAULT_SLOTS, DEFAULT_UID_BASE, SlotPool
-from rlvr.sandbox.unshare import INIT_PYTHON, Unshare, unshare_binds
+from rlvr.sandbox.unshare import Unshare, unshare_binds
 
 # bwrap's pid-1 reaper runs in the sandbox's user namespace under the run's uid, so it counts against
 # RLIMIT_NPROC there (the outer bwrap lives in the parent namespace, whose count has no limit).
 _BWRAP_PROCESSES = 1
 _DRIVER = (Path(__file__).with_name("batch_driver.py")).read_text()
-_DRIVER_PYTHON = "/usr/bin/python3"
 BATCH_SIZE = 16  # runs per sandbox start in run_many (2 pipes each are passed into the sandbox)
 # The host re-checks each batched run's wall time from when its pipes closed; this absorbs the
 # driver's own work between runs (and the sandbox start before the first one).
@@ -82,17 +83,21 @@ class ProcessBackend(Backend):
         else:
             unshare = shutil.which("unshare") or "/usr/bin/unshare"
             self.launcher = Unshare(unshare, setpriv, unshare_binds())
-            self._tools = {unshare: "util-linux", setpriv: "util-linux", INIT_PYTHON: "python3"}
+            self._tools = {unshare: "util-linux", setpriv: "util-linux", SYSTEM_PYTHON: "python3"}
         self.prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
         self.slots = SlotPool(uid_base, slots) if os.geteuid() == 0 else None
         self._seccomp = b""
         self._checked = False
+        self._check_lock = threading.RLock()  # the probe run re-enters check()
 
     # -- availability ------------------------------------------------------------------------------
     def check(self) -> None:
         """Raise SandboxUnavailable (saying how to fix it) unless a probe sandbox runs here."""
-        if self._checked:
-            return
+        with self._check_lock:
+            if not self._checked:
+                self._check()
+
+    def _check(self) -> None:
         for tool, package in [*self._tools.items(), (self.prlimit, "util-linux")]:
             if not os.access(tool, os.X_OK):
                 raise SandboxUnavailable(
@@ -113,7 +118,7 @@ class ProcessBackend(Backend):
             self._checked = False
             why = probe.sandbox_error or probe.stderr.decode(errors="replace").strip()
             raise SandboxUnavailable(
-                f"bubblewrap could not create a sandbox here: {why!r} (exit {probe.exit_code}). "
+                f"{self.launcher.name} could not create a sandbox here: {why!r} (exit {probe.exit_code}). "
                 "It needs unprivileged user namespaces: `sysctl -w kernel.unprivileged_userns_clone=1` "
                 "and `sysctl -w user.max_user_namespaces=10000`; inside a container, run it with "
                 "`--security-opt seccomp=unconfined --security-opt apparmor=unconfined`, or use the docker backend"
@@ -247,7 +252,7 @@ class ProcessBackend(Backend):
         for path in files or {}:
             check_relative(path)
         results: list[RunResult | None] = []
-        if len(stdins) > 1 and os.access(_DRIVER_PYTHON, os.X_OK):
+        if len(stdins) > 1 and os.access(SYSTEM_PYTHON, os.X_OK):
             for i in range(0, len(stdins), BATCH_SIZE):
                 results += self._batch(command, dict(files or {}), stdins[i : i + BATCH_SIZE], limits)
         else:
@@ -275,7 +280,7 @@ class ProcessBackend(Backend):
                 ],
             }
             manifest_fd = fds.own(memfd(marshal.dumps(manifest, 4), "manifest"))
-            payload = [_DRIVER_PYTHON, "-I", "-S", "-c", _DRIVER, str(manifest_fd), str(control_w)]
+            payload = [SYSTEM_PYTHON, "-I", "-S", "-c", _DRIVER, str(manifest_fd), str(control_w)]
             write_ends = [control_w, *(w for out, err in outputs for w in (out[1], err[1]))]
             stdin_fd = fds.own(memfd(b"", "stdin"))
             start = time.monotonic()

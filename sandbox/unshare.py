@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlvr.sandbox.bwrap import MIB, SANDBOX_ENV, WORKDIR, memfd
+from rlvr.sandbox.bwrap import MIB, SANDBOX_ENV, SYSTEM_PYTHON, WORKDIR, memfd
 
 _INIT = Path(__file__).with_name("unshare_init.py").read_text()
-INIT_PYTHON = "/usr/bin/python3"
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,7 @@ class Unshare:
     unshare: str
     setpriv: str
     binds: tuple[tuple[str, str, str], ...]  # ("ro-bind" | "symlink", source, target)
+    name = "unshare"
 
     def command(
         self,
@@ -56,7 +56,7 @@ class Unshare:
             argv += [self.setpriv]
         argv += ["--pdeathsig", "KILL", "--", self.unshare, "--map-root-user", "--mount", "--pid", "--fork"]
         argv += ["--kill-child=SIGKILL", "--net", "--ipc", "--uts", "--cgroup", "--propagation", "private"]
-        argv += ["--", INIT_PYTHON, "-I", "-S", "-c", _INIT, str(spec_fd)]
+        argv += ["--", SYSTEM_PYTHON, "-I", "-S", "-c", _INIT, str(spec_fd)]
         return argv, [spec_fd]
 
 
