@@ -6,12 +6,13 @@ import threading
 
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
 from rlvr.sandbox.languages import LANGUAGES, Language, UnknownLanguage, get_language
-from rlvr.sandbox.limits import Limits, RunResult
+from rlvr.sandbox.limits import InvalidLimits, Limits, RunResult
 from rlvr.sandbox.program import ProgramResult, compile_limits, run
 
 __all__ = [
     "LANGUAGES",
     "Backend",
+    "InvalidLimits",
     "Language",
     "Limits",
     "ProgramResult",

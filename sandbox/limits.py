@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class InvalidLimits(ValueError):
+    """A limit that is not a positive number (a zero or negative limit would make every run fail)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Hard limits of one sandboxed run. Every field is enforced by every backend.
@@ -20,6 +24,11 @@ class Limits:
     file_size_mb: int = 16  # largest file the run may write
     workdir_mb: int = 64  # size of the private tmpfs work dir
     output_bytes: int = 1 << 20  # captured bytes of stdout, and separately of stderr; the rest is dropped
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidLimits(f"Limits.{name}={value!r}: every limit must be a positive number")
 
     def scaled(self, factor: float) -> Limits:
         """These limits with CPU and wall time multiplied by `factor` (e.g. for a compile step)."""

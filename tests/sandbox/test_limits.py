@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rlvr.sandbox import Limits
+from rlvr.sandbox import InvalidLimits, Limits
 from rlvr.sandbox.process import ProcessBackend
 
 from .conftest import TEST_UID_BASE, live_pids, sandbox_uid_processes
@@ -211,3 +211,9 @@ def test_concurrent_runs_get_distinct_uids(backend: ProcessBackend) -> None:
 def test_limits_scaled_multiplies_only_time() -> None:
     limits = Limits(cpu_seconds=2, wall_seconds=3, memory_mb=100).scaled(2)
     assert (limits.cpu_seconds, limits.wall_seconds, limits.memory_mb) == (4, 6, 100)
+
+
+@pytest.mark.parametrize("field", ["cpu_seconds", "memory_mb", "processes", "output_bytes"])
+def test_non_positive_limits_are_refused_with_the_field_named(field: str) -> None:
+    with pytest.raises(InvalidLimits, match=f"Limits.{field}=0"):
+        Limits(**{field: 0})
