@@ -10,8 +10,8 @@ Cases (each the same tiny Python program, `print(1)`, unless named otherwise):
   nothing of the run is left (a cleanup exec only when something is);
 - `DockerBackend.run` of `true`, i.e. the backend's own overhead per run;
 - runs/s from 2 threads at once: `docker run --rm` against the backend on 2 warm containers.
-`docker_rows()` returns these rows for benchmarks/sandbox.py (which adds the bare `subprocess.run`
-baseline); run alone, this prints them.
+`COLUMNS` and `docker_rows()` are the table benchmarks/sandbox.py prints after its own; run alone,
+this prints it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from rlvr.sandbox import Limits, SandboxUnavailable
 from rlvr.sandbox.docker_backend import IMAGE, DockerBackend
 
-COLUMNS = ("what", "p50 ms", "p99 ms", "ratio / rate")  # as in benchmarks/sandbox.py
+COLUMNS = ("docker case", "p50 ms", "p99 ms", "ratio / rate")
 PROGRAM = "print(1)"
 LOCKDOWN = [
     "--network=none",
