@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rlvr.sandbox.cgroup import MemoryCgroup
 from rlvr.sandbox.limits import Limits
 
 WORKDIR = "/w"
@@ -187,6 +188,7 @@ class Launched:
         self.proc = proc
         self.init_pid: int | None = None
         self.init_pidfd: int | None = None
+        self.memory_cgroup: MemoryCgroup | None = None  # set when the sandbox runs in one
 
     def _open_init(self, status: bytes) -> None:
         child = parse_status(status).get("child-pid")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -30,6 +31,7 @@ from rlvr.sandbox.bwrap import (
     system_binds,
 )
 from rlvr.sandbox.capture import Capture, capture
+from rlvr.sandbox.cgroup import MemoryCgroup
 from rlvr.sandbox.limits import Limits, RunResult
 from rlvr.sandbox.memory import looks_out_of_memory
 from rlvr.sandbox.seccomp import UnsupportedArchitecture, build_filter
@@ -45,6 +47,7 @@ BATCH_SIZE = 16  # runs per sandbox start in run_many (2 pipes each are passed i
 # driver's own work between runs (and the sandbox start before the first one).
 _BATCH_WALL_SLACK = 1.0
 _BATCH_START_SECONDS = 5.0
+_CGROUP_SLACK_BYTES = 64 * MIB
 
 
 class ProcessBackend(Backend):
@@ -56,8 +59,10 @@ class ProcessBackend(Backend):
     `rlvr.sandbox.seccomp`); rlimits for CPU, address space, data, processes, open files and file
     size; a pid namespace whose init dies with the run, so nothing it started survives. When the
     host runs as root, each concurrent run gets its own unprivileged uid (`uid_base + slot`), which
-    makes RLIMIT_NPROC a per-run limit; otherwise runs use the caller's uid. `run_many` runs up to
-    `BATCH_SIZE` stdins per sandbox start through an in-sandbox driver (`batch_driver.py`).
+    makes RLIMIT_NPROC a per-run limit; otherwise runs use the caller's uid. As root with a cgroup
+    v1 memory controller, each run also sits in its slot's memory cgroup (`rlvr.sandbox.cgroup`),
+    capping the whole tree. `run_many` runs up to `BATCH_SIZE` stdins per sandbox start through an
+    in-sandbox driver (`batch_driver.py`).
     """
 
     name = "process"
@@ -87,6 +92,8 @@ class ProcessBackend(Backend):
         self.prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
         self.slots = SlotPool(uid_base, slots) if os.geteuid() == 0 else None
         self._seccomp = b""
+        # Whether each run also sits in a per-slot memory cgroup capping its whole process tree.
+        self.memory_cgroups = isinstance(self.launcher, Bwrap) and MemoryCgroup.available()
         self._checked = False
         self._check_lock = threading.RLock()  # the probe run re-enters check()
 
@@ -136,20 +143,28 @@ class ProcessBackend(Backend):
         self,
         uid: int,
         payload: list[str],
-        workdir_mb: int,
+        limits: Limits,
         files: dict[str, int],
         stdin_fd: int,
         pass_fds: list[int],
     ) -> tuple[Launched, int] | str:
         """Start `payload` in a new sandbox; return it with the read end of its status pipe, or an error.
 
-        `files` (work-dir path -> memfd) are copied in; `pass_fds` stay open into the sandbox.
+        `files` (work-dir path -> memfd) are copied in; `pass_fds` stay open into the sandbox. With a
+        memory cgroup, bwrap's sandbox process is held (`--block-fd`) until it is in the group.
         """
+        cgroup = self._memory_cgroup(uid)
         seccomp_fd = memfd(self._seccomp, "seccomp")
         status_r, status_w = os.pipe()
+        hold = (os.pipe(), os.pipe()) if cgroup else None  # (info r, w), (block r, w)
         extra: list[int] = []
         try:
-            argv, extra = self.launcher.command(uid, workdir_mb, seccomp_fd, status_w, files, payload)
+            argv, extra = self.launcher.command(uid, limits.workdir_mb, seccomp_fd, status_w, files, payload)
+            if hold is not None:
+                (_, info_w), (block_r, _) = hold
+                at = argv.index("--unshare-all")
+                argv[at:at] = ["--info-fd", str(info_w), "--block-fd", str(block_r)]
+                extra += [info_w, block_r]
             inherited = [seccomp_fd, status_w, *files.values(), *pass_fds, *extra]
             for fd in inherited:
                 os.set_inheritable(fd, True)
@@ -164,12 +179,55 @@ class ProcessBackend(Backend):
             )
         except OSError as e:
             os.close(status_r)
-            return f"could not start bwrap: {e}"
+            if hold is not None:
+                os.close(hold[0][0])
+                os.close(hold[1][1])
+            return f"could not start {self.launcher.name}: {e}"
         finally:
             for fd in (seccomp_fd, *extra):
                 os.close(fd)
             os.close(status_w)  # ours must go, or EOF would never come
-        return Launched(proc), status_r
+        launched = Launched(proc)
+        if hold is not None and cgroup is not None:
+            (info_r, _), (_, block_w) = hold
+            launched.memory_cgroup = self._join_cgroup(cgroup, limits, info_r, block_w)
+        return launched, status_r
+
+    def _memory_cgroup(self, uid: int) -> MemoryCgroup | None:
+        if not self.memory_cgroups:
+            return None
+        try:
+            return MemoryCgroup(uid)
+        except OSError:
+            self.memory_cgroups = False  # not allowed after all: rlimits alone, as on hosts without cgroups
+            return None
+
+    def _join_cgroup(
+        self, cgroup: MemoryCgroup, limits: Limits, info_r: int, block_w: int
+    ) -> MemoryCgroup | None:
+        """Put the held sandbox into `cgroup`, then let it go on; the group, or None if that failed."""
+        try:
+            # The tmpfs work dir is charged to the group too; the slack covers bwrap and page cache.
+            cgroup.prepare((limits.memory_mb + limits.workdir_mb) * MIB + _CGROUP_SLACK_BYTES)
+            info = b""
+            while b"}" not in info and select.select([info_r], [], [], _BATCH_START_SECONDS)[0]:
+                chunk = os.read(info_r, 4096)
+                if not chunk:
+                    break
+                info += chunk
+            child = parse_status(info).get("child-pid")
+            if child is None:
+                return None  # bwrap failed before starting the sandbox; its status says why
+            cgroup.attach(child)
+            return cgroup
+        except OSError:
+            self.memory_cgroups = False
+            return None
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                os.write(block_w, b"go")
+            os.close(info_r)
+            os.close(block_w)
 
     # -- one run ---------------------------------------------------------------------------------
     def run(
@@ -195,7 +253,7 @@ class ProcessBackend(Backend):
             stdin_fd = fds.own(memfd(stdin, "stdin"))
             start = time.monotonic()
             spawned = self._spawn(
-                uid, payload, limits.workdir_mb, file_fds, stdin_fd, [w for _, w in collect_pipes.values()]
+                uid, payload, limits, file_fds, stdin_fd, [w for _, w in collect_pipes.values()]
             )
             if isinstance(spawned, str):
                 return RunResult(exit_code=None, sandbox_error=spawned)
@@ -226,6 +284,8 @@ class ProcessBackend(Backend):
             )
             if result.sandbox_error is None and not (seen.wall_timed_out or seen.overflowed):
                 _classify(result, cpu, peak_rss, limits)
+                if launched.memory_cgroup is not None and launched.memory_cgroup.oom_killed():
+                    result.memory_exceeded, result.timed_out = True, False
             for path in collect:
                 data = bytes(seen.streams[f"collect:{path}"].data)
                 if data[:1] == b"1":
@@ -284,7 +344,7 @@ class ProcessBackend(Backend):
             write_ends = [control_w, *(w for out, err in outputs for w in (out[1], err[1]))]
             stdin_fd = fds.own(memfd(b"", "stdin"))
             start = time.monotonic()
-            spawned = self._spawn(uid, payload, limits.workdir_mb, {}, stdin_fd, [manifest_fd, *write_ends])
+            spawned = self._spawn(uid, payload, limits, {}, stdin_fd, [manifest_fd, *write_ends])
             if isinstance(spawned, str):
                 return [None] * len(stdins)
             launched, status_r = spawned
@@ -317,6 +377,10 @@ class ProcessBackend(Backend):
             for name in dropped:
                 if seen.streams[name].dropped:
                     fds.forget(pipes[name][0])
+            if launched.memory_cgroup is not None and launched.memory_cgroup.oom_killed():
+                # Some run hit the group's memory cap, but which one the counter cannot say: redo
+                # them all one sandbox each, where it can.
+                return [None] * len(stdins)
             return _batch_results(seen, len(stdins), start, limits)
 
 

@@ -13,7 +13,7 @@ import pytest
 from rlvr.sandbox import InvalidLimits, Limits
 from rlvr.sandbox.process import ProcessBackend
 
-from .conftest import TEST_UID_BASE, live_pids, sandbox_uid_processes
+from .conftest import PYTHON, TEST_UID_BASE, live_pids, sandbox_uid_processes
 
 pytestmark = pytest.mark.sandbox
 
@@ -217,3 +217,32 @@ def test_limits_scaled_multiplies_only_time() -> None:
 def test_non_positive_limits_are_refused_with_the_field_named(field: str) -> None:
     with pytest.raises(InvalidLimits, match=f"Limits.{field}=0"):
         Limits(**{field: 0})
+
+
+TREE_BOMB = (
+    "import os, sys, time\n"
+    "if sys.stdin.read() == 'bomb':\n"
+    "    for _ in range(8):\n"
+    "        if os.fork() == 0:\n"
+    "            hog = bytearray(100 * 2**20); time.sleep(2); os._exit(0)\n"
+    "    time.sleep(3)\n"
+    "print('parent done')\n"
+)
+
+
+def test_memory_of_the_whole_tree_is_capped_by_the_cgroup(backend: ProcessBackend) -> None:
+    # 8 children x 100 MiB each stay under the per-process rlimit; only the group cap stops them.
+    if not backend.memory_cgroups:
+        pytest.skip("no writable cgroup v1 memory controller (needs root): rlimits only")
+    limits = Limits(memory_mb=128, processes=16, workdir_mb=8, wall_seconds=10, cpu_seconds=5)
+    result = backend.run([PYTHON, "-c", TREE_BOMB], stdin=b"bomb", limits=limits)
+    assert result.memory_exceeded and not result.ok and not result.timed_out
+
+
+def test_a_tree_memory_bomb_in_a_batch_is_pinned_on_its_own_run(backend: ProcessBackend) -> None:
+    if not backend.memory_cgroups:
+        pytest.skip("no writable cgroup v1 memory controller (needs root): rlimits only")
+    limits = Limits(memory_mb=128, processes=16, workdir_mb=8, wall_seconds=10, cpu_seconds=5)
+    results = backend.run_many([PYTHON, "-c", TREE_BOMB], stdins=[b"", b"bomb", b""], limits=limits)
+    assert [r.memory_exceeded for r in results] == [False, True, False]
+    assert [r.stdout for r in results] == [b"parent done\n"] * 3
