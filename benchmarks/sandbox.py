@@ -1,9 +1,14 @@
-"""Sandbox overhead and throughput against a bare `subprocess.run`, measured in the same run.
+"""Process-sandbox overhead and throughput against a bare `subprocess.run`, measured in the same run.
 
-Run: `python benchmarks/sandbox.py [--runs N] [--seconds S]`. Prints one table: median and p99
-latency of `python3 -c 'print(1)'` bare and sandboxed (process backend) with the ratio, and
-sandboxed runs/s with 2 concurrent slots. Docker rows come from `benchmarks/sandbox_docker.py`
-when that module exists and Docker is available.
+    python benchmarks/sandbox.py                  # 200 paired runs, 5 s per throughput row
+    python benchmarks/sandbox.py --runs 50 --seconds 2
+
+Latency rows time `python3 -c 'print(1)'` bare and sandboxed (the default backend, and one without
+the per-run memory cgroup), interleaved pairwise so load changes hit both alike (p50/p99, and the
+ratio of medians: the per-run overhead, target <= 1.3x).
+Throughput rows run it back to back from 2 threads (2 concurrent slots; target >= 60 runs/s), one
+sandbox per run and batched through `run_many`. The Docker table comes from
+`benchmarks/sandbox_docker.py` (`docker_rows()`) when that module and a Docker engine exist.
 """
 
 from __future__ import annotations
@@ -15,46 +20,70 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rlvr.sandbox import Limits, get_backend
+from rlvr.sandbox.process import ProcessBackend
 
 PROGRAM = ["/usr/bin/python3", "-c", "print(1)"]
 LIMITS = Limits(cpu_seconds=2.0, wall_seconds=10.0)
+COLUMNS = ("case", "runs", "p50 ms", "p99 ms", "runs/s", "p50 vs bare")
+BATCH = 16
 
 
-def bare_once() -> None:
+def bare_once() -> int:
     done = subprocess.run(PROGRAM, capture_output=True, check=True)
     assert done.stdout == b"1\n"
+    return 1
 
 
-def sandboxed_once() -> None:
+def sandboxed_once() -> int:
     result = get_backend("process").run(PROGRAM, limits=LIMITS)
     assert result.ok and result.stdout == b"1\n", result
+    return 1
 
 
-def latencies(fn: Callable[[], None], runs: int) -> list[float]:
-    fn()  # warm caches (page cache, slot lock files, bwrap's first start)
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+RLIMITS_ONLY = ProcessBackend(memory_cgroups=False)
 
 
-def throughput(fn: Callable[[], None], workers: int, seconds: float) -> float:
-    """Completed calls per second with `workers` threads calling `fn` back to back for `seconds`."""
+def sandboxed_rlimits_only() -> int:
+    result = RLIMITS_ONLY.run(PROGRAM, limits=LIMITS)
+    assert result.ok and result.stdout == b"1\n", result
+    return 1
+
+
+def sandboxed_batch() -> int:
+    results = get_backend("process").run_many(PROGRAM, stdins=[b""] * BATCH, limits=LIMITS)
+    assert all(r.ok and r.stdout == b"1\n" for r in results), results
+    return BATCH
+
+
+def paired_latencies(
+    a: Callable[[], int], b: Callable[[], int], runs: int
+) -> tuple[list[float], list[float]]:
+    """Seconds per call of `a` and of `b`, alternating which goes first."""
+    a(), b()  # warm caches: page cache, slot lock files, the first bwrap start
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(runs):
+        order = ((0, a), (1, b)) if i % 2 == 0 else ((1, b), (0, a))
+        for slot, fn in order:
+            start = time.perf_counter()
+            fn()
+            times[slot].append(time.perf_counter() - start)
+    return times
+
+
+def throughput(fn: Callable[[], int], workers: int, seconds: float) -> float:
+    """Program runs completed per second with `workers` threads calling `fn` back to back."""
     deadline = time.perf_counter() + seconds
 
     def loop() -> int:
-        n = 0
+        done = 0
         while time.perf_counter() < deadline:
-            fn()
-            n += 1
-        return n
+            done += fn()
+        return done
 
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -62,52 +91,84 @@ def throughput(fn: Callable[[], None], workers: int, seconds: float) -> float:
     return total / (time.perf_counter() - start)
 
 
-def p99(xs: list[float]) -> float:
-    return sorted(xs)[min(len(xs) - 1, int(0.99 * len(xs)))]
+def percentile(xs: Sequence[float], q: float) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def docker_rows() -> list[tuple[str, str, str, str]]:
-    """Rows from benchmarks/sandbox_docker.py (the docker backend's own measurements), if present."""
+def latency_row(case: str, xs: list[float], baseline: float) -> tuple[str, ...]:
+    p50 = statistics.median(xs)
+    return (
+        case,
+        str(len(xs)),
+        f"{p50 * 1e3:.1f}",
+        f"{percentile(xs, 0.99) * 1e3:.1f}",
+        "",
+        f"{p50 / baseline:.2f}x",
+    )
+
+
+def rate_row(case: str, rate: float, seconds: float) -> tuple[str, ...]:
+    return (case, str(round(rate * seconds)), "", "", f"{rate:.0f}", "")
+
+
+def docker_table() -> tuple[Sequence[str], list[tuple[str, ...]]] | None:
+    """The docker helper's table from benchmarks/sandbox_docker.py, or None when that file is absent."""
     path = Path(__file__).with_name("sandbox_docker.py")
     if not path.exists():
-        return []
+        return None
     spec = importlib.util.spec_from_file_location("sandbox_docker", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-        return [tuple(str(cell) for cell in row) for row in module.docker_rows()]
-    except Exception as e:  # Docker missing or broken: say so in the table rather than crash
-        return [("docker", "unavailable", type(e).__name__, str(e)[:60])]
+        return module.COLUMNS, [tuple(str(c) for c in row) for row in module.docker_rows()]
+    except Exception as e:  # no engine, no image: report it in the output rather than fail the benchmark
+        return ("docker", "error"), [("unavailable", f"{type(e).__name__}: {e}"[:100])]
+
+
+def print_table(columns: Sequence[str], rows: list[tuple[str, ...]]) -> None:
+    widths = [
+        max(len(str(row[i])) if i < len(row) else 0 for row in [columns, *rows]) for i in range(len(columns))
+    ]
+    for row in [tuple(columns), tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200, help="sequential runs per latency row")
+    parser = argparse.ArgumentParser(description="process sandbox overhead and throughput")
+    parser.add_argument("--runs", type=int, default=200, help="paired runs for the latency rows")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput row")
     args = parser.parse_args(argv)
     get_backend("process").check()
 
-    bare = latencies(bare_once, args.runs)
-    boxed = latencies(sandboxed_once, args.runs)
-    bare_rate = throughput(bare_once, 2, args.seconds)
-    boxed_rate = throughput(sandboxed_once, 2, args.seconds)
-    ratio = statistics.median(boxed) / statistics.median(bare)
-
+    bare, boxed = paired_latencies(bare_once, sandboxed_once, args.runs)
+    _, lean = paired_latencies(bare_once, sandboxed_rlimits_only, args.runs)
+    baseline = statistics.median(bare)
+    default = get_backend("process")
+    capped = (
+        "memory cgroup" if isinstance(default, ProcessBackend) and default.memory_cgroups else "no cgroup"
+    )
     rows = [
-        ("bare subprocess.run", f"{statistics.median(bare) * 1e3:.1f}", f"{p99(bare) * 1e3:.1f}", "1.00x (baseline)"),
-        ("process sandbox", f"{statistics.median(boxed) * 1e3:.1f}", f"{p99(boxed) * 1e3:.1f}",
-         f"{ratio:.2f}x (target <= 1.3x)"),
-        ("bare, 2 threads", "", "", f"{bare_rate:.0f} runs/s"),
-        ("process sandbox, 2 slots", "", "", f"{boxed_rate:.0f} runs/s (target >= 60)"),
+        latency_row("bare subprocess.run (baseline)", bare, baseline),
+        latency_row(f"process sandbox ({capped})", boxed, baseline),
+        latency_row("process sandbox, rlimits only", lean, baseline),
+        rate_row("bare, 2 threads", throughput(bare_once, 2, args.seconds), args.seconds),
+        rate_row("process sandbox, 2 slots", throughput(sandboxed_once, 2, args.seconds), args.seconds),
+        rate_row(f"process sandbox, 2 slots, run_many x{BATCH}", throughput(sandboxed_batch, 2, args.seconds), args.seconds),
     ]  # fmt: skip
-    rows += docker_rows()
-    print(f"python3 -c 'print(1)', {args.runs} sequential runs; throughput over {args.seconds:.0f} s; "
-          f"{os.cpu_count()} cpus; python {sys.version.split()[0]}")  # fmt: skip
-    header = ("what", "p50 ms", "p99 ms", "ratio / rate")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)))
+    print(
+        f"python3 -c 'print(1)'; {os.cpu_count()} cpus; load {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}"
+    )
+    print_table(COLUMNS, rows)
+    print(
+        f"per-run overhead: {statistics.median(boxed) / baseline:.2f}x the bare median, "
+        f"{statistics.median(lean) / baseline:.2f}x without the memory cgroup (target <= 1.3x)"
+    )
+    docker = docker_table()
+    if docker is not None:
+        print()
+        print_table(*docker)
 
 
 if __name__ == "__main__":
