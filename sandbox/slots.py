@@ -65,10 +65,11 @@ class SlotPool:
     @contextlib.contextmanager
     def acquire(self, poll_seconds: float = 0.005) -> Iterator[int]:
         """Yield a free uid, held exclusively until the block exits; waits while all are busy."""
-        start = hash((os.getpid(), time.monotonic_ns())) % self.count  # spread contenders over slots
         while True:
+            # Lowest free slot first: a process keeps reusing the same few uids, whose per-slot state
+            # (a memory cgroup's spawner thread) is then already warm; busy slots cost one flock each.
             for i in range(self.count):
-                uid = self.uid_base + (start + i) % self.count
+                uid = self.uid_base + i
                 fd = self._try_lock(uid)
                 if fd is None:
                     continue
