@@ -68,6 +68,32 @@ def _worker_main(
             conn.send(("raise", RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
+_START_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Hide the caller's `__main__` from multiprocessing while a worker (or the fork server) starts.
+
+    multiprocessing re-imports the parent's main script in forkserver children. Workers never need
+    it, and re-running it would execute an unguarded user script again in every worker (or crash the
+    worker when the script came from stdin or a notebook).
+    """
+    main = sys.modules.get("__main__")
+    with _START_LOCK:
+        if main is None:
+            yield
+            return
+        saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
+        main.__dict__.pop("__file__", None)
+        main.__spec__ = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 class _Worker:
     def __init__(self, ctx: Any, memory_limit_bytes: int, imports: Sequence[str], nice: int):
         self.conn, child = ctx.Pipe()
@@ -77,7 +103,8 @@ class _Worker:
             args=(child, memory_limit_bytes, tuple(imports), list(sys.path), nice),
             daemon=True,
         )
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
         child.close()
 
     @property

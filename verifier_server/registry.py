@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
@@ -113,17 +113,12 @@ _BUILTIN_MODULES = (
 _loaded = False
 
 
-def _load_builtins(importer: Callable[[str], object] | None = None) -> None:
-    """Import the built-in verifier modules once (they register themselves on import)."""
+def _load_builtins() -> None:
+    """Import the built-in verifier modules and the `RLVR_PLUGINS` modules once (they register on import)."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    import importlib
+    from rlvr.verifier_server.plugins import load_plugins, plugins_from_env
 
-    for module in _BUILTIN_MODULES:
-        try:
-            (importer or importlib.import_module)(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    load_plugins(_BUILTIN_MODULES + plugins_from_env())
