@@ -211,7 +211,8 @@ class Launched:
         _, wait_status, usage = os.wait4(self.proc.pid, 0)
         self.proc.returncode = os.waitstatus_to_exitcode(wait_status)
         cpu = usage.ru_utime + usage.ru_stime
-        peak = usage.ru_maxrss
+        # Not bwrap's own ru_maxrss: vfork()ed from us, it inherits our peak RSS across the exec.
+        peak = 0
         self._open_init(status)
         if self.init_pidfd is not None and self.init_pid is not None:
             try:

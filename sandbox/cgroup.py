@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import queue
-import threading
-from collections.abc import Callable
-from typing import Any
 
 V1_MEMORY = "/sys/fs/cgroup/memory"
 PARENT = "rlvr-sandbox"
@@ -55,57 +51,10 @@ class MemoryCgroup:
         self._write("memory.limit_in_bytes", str(limit_bytes))
         self._oom_kills_before = self.oom_kills()
 
-    def attach_thread(self, tid: int) -> None:
-        """Move the single thread `tid` into the group (cgroup v1 lets threads of one process differ)."""
-        self._write("tasks", str(tid))
+    def attach(self, pid: int) -> None:
+        """Move `pid` (the sandbox's first process, before it starts anything) into the group."""
+        self._write("cgroup.procs", str(pid))
 
     def oom_killed(self) -> bool:
         """Whether the kernel OOM-killed a process of this group since `prepare`."""
         return self.oom_kills() > self._oom_kills_before
-
-
-class CgroupSpawner:
-    """A daemon thread that lives in one memory cgroup and starts processes on request.
-
-    A child is born in its parent thread's cgroup, so processes this thread starts are in the group
-    from their first instruction: no race, and no per-run migration (moving a process in cgroup v1
-    waits for an RCU grace period, ~9 ms here). Only this thread is in the group; the memory of
-    our own process stays charged where it was. It must outlive the processes it starts, since
-    bwrap's parent-death signal follows the starting thread: it lives as long as the process.
-    """
-
-    def __init__(self, cgroup: MemoryCgroup) -> None:
-        self.cgroup = cgroup
-        self._requests: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[tuple[bool, Any]]]] = (
-            queue.SimpleQueue()
-        )
-        started: queue.SimpleQueue[OSError | None] = queue.SimpleQueue()
-        threading.Thread(
-            target=self._serve, args=(started,), daemon=True, name="rlvr-sandbox-spawner"
-        ).start()
-        error = started.get()
-        if error is not None:
-            raise error
-
-    def _serve(self, started: queue.SimpleQueue[OSError | None]) -> None:
-        try:
-            self.cgroup.attach_thread(threading.get_native_id())
-        except OSError as e:
-            started.put(e)
-            return
-        started.put(None)
-        while True:
-            fn, reply = self._requests.get()
-            try:
-                reply.put((True, fn()))
-            except BaseException as e:  # handed to the caller, who re-raises it
-                reply.put((False, e))
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` on the spawner thread and return its result (or raise its exception)."""
-        reply: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-        self._requests.put((fn, reply))
-        ok, value = reply.get()
-        if not ok:
-            raise value
-        return value

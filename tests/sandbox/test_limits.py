@@ -230,19 +230,29 @@ TREE_BOMB = (
 )
 
 
-def test_memory_of_the_whole_tree_is_capped_by_the_cgroup(backend: ProcessBackend) -> None:
-    # 8 children x 100 MiB each stay under the per-process rlimit; only the group cap stops them.
-    if not backend.memory_cgroups:
+@pytest.fixture(scope="module")
+def capped() -> ProcessBackend:
+    """A backend with per-run memory cgroups, on its own uids (skips where the host has none)."""
+    chosen = ProcessBackend(uid_base=TEST_UID_BASE + 32, slots=4, memory_cgroups=True)
+    if not chosen.memory_cgroups:
         pytest.skip("no writable cgroup v1 memory controller (needs root): rlimits only")
+    return chosen
+
+
+def test_memory_of_the_whole_tree_is_capped_by_the_cgroup(capped: ProcessBackend) -> None:
+    # 8 children x 100 MiB each stay under the per-process rlimit; only the group cap stops them.
     limits = Limits(memory_mb=128, processes=16, workdir_mb=8, wall_seconds=10, cpu_seconds=5)
-    result = backend.run([PYTHON, "-c", TREE_BOMB], stdin=b"bomb", limits=limits)
+    result = capped.run([PYTHON, "-c", TREE_BOMB], stdin=b"bomb", limits=limits)
     assert result.memory_exceeded and not result.ok and not result.timed_out
 
 
-def test_a_tree_memory_bomb_in_a_batch_is_pinned_on_its_own_run(backend: ProcessBackend) -> None:
-    if not backend.memory_cgroups:
-        pytest.skip("no writable cgroup v1 memory controller (needs root): rlimits only")
+def test_a_tree_memory_bomb_in_a_batch_is_pinned_on_its_own_run(capped: ProcessBackend) -> None:
     limits = Limits(memory_mb=128, processes=16, workdir_mb=8, wall_seconds=10, cpu_seconds=5)
-    results = backend.run_many([PYTHON, "-c", TREE_BOMB], stdins=[b"", b"bomb", b""], limits=limits)
+    results = capped.run_many([PYTHON, "-c", TREE_BOMB], stdins=[b"", b"bomb", b""], limits=limits)
     assert [r.memory_exceeded for r in results] == [False, True, False]
     assert [r.stdout for r in results] == [b"parent done\n"] * 3
+
+
+def test_a_plain_crash_in_a_capped_sandbox_is_not_a_memory_death(capped: ProcessBackend) -> None:
+    result = capped.run([PYTHON, "-c", "import os; os.kill(os.getpid(), 11)"], limits=Limits(memory_mb=128))
+    assert result.signal == signal.SIGSEGV and not result.memory_exceeded
