@@ -7,6 +7,7 @@ from typing import Any
 
 from rlvr.envs.loaders.rows import DatasetFormatError, RowSource, field, read_rows
 from rlvr.envs.task import Task, content_id
+from rlvr.verifier_server.math.extract import matching_brace
 
 _GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.S)
 _LEVEL = re.compile(r"(\d+)")
@@ -27,21 +28,8 @@ def last_boxed(solution: str) -> str | None:
     if start < 0:
         return None
     opening = solution.index("{", start)
-    depth = 0
-    position = opening
-    while position < len(solution):
-        char = solution[position]
-        if char == "\\":
-            position += 2
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return solution[opening + 1 : position]
-        position += 1
-    return None
+    closing = matching_brace(solution, opening)
+    return None if closing is None else solution[opening + 1 : closing]
 
 
 def load_gsm8k(source: RowSource, *, limit: int | None = None) -> list[Task]:

@@ -113,7 +113,7 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
         if match.start() < covered:
             continue
         if match.group(1) == "{":
-            end = _matching_brace(text, match.end() - 1)
+            end = matching_brace(text, match.end() - 1)
             if end is None:  # an unclosed box is still the located answer; the parser will refuse it
                 boxes.append((match.start(), len(text), text[match.end() :].strip()))
                 break
@@ -127,7 +127,8 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
     return boxes
 
 
-def _matching_brace(text: str, start: int) -> int | None:
+def matching_brace(text: str, start: int) -> int | None:
+    """Index of the `}` closing the `{` at `start` (backslash escapes skipped), or None if unclosed."""
     depth = 0
     index = start
     length = len(text)
