@@ -76,9 +76,11 @@ wipe() {
 }
 """
 # Runs as the run's uid with the exec's stdin = [tar of `files`][stdin]: wipes what an earlier run left
-# (only files: the host saw no process of it left), unpacks the files, says READY on stdout, then
-# becomes the command under the per-run rlimits (prlimit execs it, so its exit status is docker's).
-# The command cannot fake READY: it starts after it, and its output follows it.
+# (only files: the host saw no process of it left), unpacks the files, says READY on stdout and on
+# stderr, then becomes the command under the per-run rlimits (prlimit execs it, so its exit status is
+# docker's). The command cannot fake READY: on each stream its output follows the marker. Both
+# streams carry it because docker does not keep their relative order: when a run is cut short,
+# whichever stream arrived starts with it.
 _RUN_SCRIPT = (
     _WIPE
     + """\
@@ -88,6 +90,7 @@ if [ "$1" -gt 0 ]; then head -c "$1" | tar -x -f - || exit 125; fi
 cpu=$2 nproc=$3 nofile=$4 fsize=$5
 shift 5
 printf '%s\\n' READY_MARKER
+printf '%s\\n' READY_MARKER >&2
 exec prlimit --cpu="$cpu" --nproc="$nproc" --nofile="$nofile" --fsize="$fsize" --core=0 -- "$@"
 """.replace("READY_MARKER", READY.decode().strip())
 )
@@ -754,7 +757,7 @@ class DockerBackend(Backend):
         cpu_soft = max(1, math.ceil(limits.cpu_seconds))
         argv = ["/bin/sh", "-c", _RUN_SCRIPT, "run", str(len(payload)), f"{cpu_soft}:{cpu_soft + 1}"]
         argv += [str(limits.processes), str(limits.open_files), str(limits.file_size_mb << 20), *command]
-        caps = {1: limits.output_bytes + len(READY), 2: limits.output_bytes}
+        caps = {1: limits.output_bytes + len(READY), 2: limits.output_bytes + len(READY)}
         started = time.monotonic()
         running = engine.start_exec(container, argv, payload + stdin, caps)
 
@@ -770,10 +773,10 @@ class DockerBackend(Backend):
             running.close()
         info = engine.finished(running.exec_id) if end == "eof" else None
         cpu_seconds, oom_kills, files = self._settle(engine, container, info, collect)
-        stdout = bytes(stream.out[1])
-        if not stdout.startswith(READY):
+        stdout, stderr = bytes(stream.out[1]), bytes(stream.out[2])
+        if not (stdout.startswith(READY) or stderr.startswith(READY)):
             container.broken = True
-            reason = bytes(stream.out[2][-500:]).decode(errors="replace")
+            reason = stderr[-500:].decode(errors="replace")
             return RunResult(exit_code=None, sandbox_error=f"sandbox setup failed ({end}): {reason}")
         if end in ("deadline", "output"):
             code: int | None = 128 + SIGKILL  # we killed it
@@ -786,8 +789,8 @@ class DockerBackend(Backend):
         return RunResult(
             exit_code=None if signal is not None else code,
             signal=signal,
-            stdout=stdout[len(READY) :],
-            stderr=bytes(stream.out[2]),
+            stdout=stdout.removeprefix(READY),
+            stderr=stderr.removeprefix(READY),
             stdout_truncated=stream.truncated[1],
             stderr_truncated=stream.truncated[2],
             wall_seconds=wall,
