@@ -63,3 +63,12 @@ def test_reference_forms() -> None:
     assert reference_text(r"so \boxed{(1,2)}.") == "(1,2)"
     assert reference_text("\\[ \\frac{1}{2} \\]") == "\\frac{1}{2}"
     assert reference_text("She has 5 left.\n#### 5") == "5"
+
+
+def test_final_answer_statement_after_the_boxes_overrides_intermediate_boxes() -> None:
+    text = (
+        r"step $\boxed{255}$ so she has $10,200 + $255 = $10,455. Final Answer: The final answer is $10,455$."
+    )
+    assert extract_answer(text).text == "10,455"
+    assert extract_answer(r"so \boxed{7}. Final answer: see the box above.").text == "7"
+    assert extract_answer(r"Final answer: \boxed{7}").text == "7"

@@ -49,6 +49,7 @@ _PHRASE_RE = re.compile(
     r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is)\s*:?\s*",
     re.IGNORECASE,
 )
+_FINAL_PHRASE_RE = re.compile(r"final\s+answer\s*(?:is|:)", re.IGNORECASE)
 _DELIMITER_RE = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
 _CLOSERS = {"$$": "$$", "\\(": "\\)", "\\[": "\\]", "$": "$"}
 _INLINE = frozenset({"$", "\\("})
@@ -173,6 +174,9 @@ def _stated_answer(text: str, config: ExtractConfig) -> Extraction | None:
     if config.boxed:
         boxes = find_boxes(text)
         if boxes:
+            later = _final_answer_after(text, boxes[-1][1]) if config.phrases else None
+            if later is not None:  # "... \boxed{255} ... Final Answer: The final answer is $10,455$."
+                return Extraction(later, "final-answer phrase after the boxes")
             return Extraction(_join_adjacent(text, boxes), "boxed")
     if config.gsm8k:
         matches = _GSM8K_RE.findall(text)
@@ -183,6 +187,16 @@ def _stated_answer(text: str, config: ExtractConfig) -> Extraction | None:
         if answer is not None:
             return Extraction(answer, "final-answer phrase")
     return None
+
+
+def _final_answer_after(text: str, start: int) -> str | None:
+    """A "final answer is …" statement after `start` that states a math answer (not "see above"): it
+    overrides boxes of intermediate results before it."""
+    tail = text[start:]
+    if not _FINAL_PHRASE_RE.search(tail):
+        return None
+    answer = _from_phrase(tail)
+    return answer if answer and not _has_prose(answer) and re.search(r"[\d\\]", answer) else None
 
 
 def _last_expression(text: str) -> Extraction | None:
