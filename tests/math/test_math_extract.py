@@ -72,3 +72,15 @@ def test_final_answer_statement_after_the_boxes_overrides_intermediate_boxes() -
     assert extract_answer(text).text == "10,455"
     assert extract_answer(r"so \boxed{7}. Final answer: see the box above.").text == "7"
     assert extract_answer(r"Final answer: \boxed{7}").text == "7"
+
+
+def test_boxes_after_labels_join_into_a_list() -> None:
+    assert extract_answer(r"\( y_1 = \boxed{A} \) and \( y_{2} = \boxed{B} \)").text == "A, B"
+    assert extract_answer(r"$\boxed{4}$. That fails, so it is $\boxed{9}$").text == "9"
+
+
+def test_reference_boxes_join_when_a_separator_or_only_symbols_lie_between() -> None:
+    assert reference_text(r"\boxed{1} papers and \boxed{2} bins") == "1, 2"
+    assert reference_text(r"$\boxed{35 cm} ++ \boxed{4}$") == "35 cm, 4"
+    assert reference_text(r"\boxed{1} no no no \boxed{2}") == "2"
+    assert reference_text(r"\boxed{1}. Then the answer, finally, is \boxed{2}") == "2"

@@ -39,7 +39,14 @@ class Extraction:
 _BOX_RE = re.compile(r"\\(?:boxed|fbox|framebox)\s*(\{|\s+(?=[^\s{]))")
 _BARE_BOX_ARGUMENT_RE = re.compile(r"[^\s$]+")
 _BOX_GAP_RE = re.compile(
-    r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{[^{}]*\}|\\[,;!:]|\.)*$"
+    r"^(?:\s|\$|\\\(|\\\)|\\\[|\\\]|[,;&]|and|or|\\quad|\\qquad|\\text\{[^{}]*\}|\\[,;!:]|\.|"
+    r"[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=)*$"  # a label: "\( y_2 = \boxed{B} \)"
+)
+# In a reference, boxes a few words apart form one answer when a separator or only symbols join
+# them ("\boxed{1} papers and \boxed{2} bins", "\boxed{35 cm} ++ \boxed{4}"); "\boxed{1} no no \boxed{2}"
+# or a sentence between them does not.
+_REFERENCE_GAP_RE = re.compile(
+    r"^(?=[^.\n]{0,40}$)(?:[^A-Za-z]*|.*(?:[,;&]|\band\b|\bor\b|\\q?quad|\\text).*)$", re.DOTALL
 )
 _BOX_SEPARATOR_RE = re.compile(r"[,;&]|\band\b|\bor\b|\\q?quad|\\text")
 _PERCENT_AFTER_RE = re.compile(r"\$?\s*(?:\\%|%|percent\b)", re.IGNORECASE)
@@ -92,7 +99,8 @@ def reference_text(text: str) -> str:
     boxes = find_boxes(text)
     if boxes:
         percent = "%" if _PERCENT_AFTER_RE.match(text, boxes[-1][1]) else ""
-        return _join_adjacent(text, boxes) + percent  # "$\\boxed{20}$ percent" is 20%
+        joined = _join_adjacent(text, boxes, _REFERENCE_GAP_RE)
+        return joined + percent  # "$\\boxed{20}$ percent" is 20%
     match = _GSM8K_RE.search(text)
     if match:
         return match.group(1).strip()
@@ -148,12 +156,15 @@ def matching_brace(text: str, start: int) -> int | None:
     return None
 
 
-def _join_adjacent(text: str, boxes: list[tuple[int, int, str]]) -> str:
-    """The last box, joined with the boxes right before it (`\\boxed{1} and \\boxed{2}` -> "1, 2")."""
+def _join_adjacent(
+    text: str, boxes: list[tuple[int, int, str]], gap_re: re.Pattern[str] = _BOX_GAP_RE
+) -> str:
+    """The last box, joined with the boxes right before it (`\\boxed{1} and \\boxed{2}` -> "1, 2")
+    when the text between them matches `gap_re`."""
     chosen = [boxes[-1]]
     for box in reversed(boxes[:-1]):
         gap = text[box[1] : chosen[-1][0]]
-        if not _BOX_GAP_RE.match(gap):
+        if not gap_re.match(gap):
             break
         if re.search(r"\$|\\[()\[\]]", gap) and not _BOX_SEPARATOR_RE.search(gap):
             break  # "$$\boxed{20}$$ \boxed{143}": a new formula, not a list
