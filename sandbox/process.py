@@ -78,9 +78,9 @@ class ProcessBackend(Backend):
         """`launcher`: "bwrap", "unshare" (the fallback), or "auto" (bwrap when installed).
 
         `memory_cgroups`: also cap each run's whole process tree in a per-slot cgroup when the host
-        allows it (root, cgroup v1 memory controller). It costs ~9 ms per sandbox start here (moving
-        a process between v1 cgroups waits for an RCU grace period), so it is off unless asked for;
-        None reads `RLVR_SANDBOX_MEMORY_CGROUP` ("1" turns it on).
+        allows it (root, cgroup v1 memory controller). Without it, memory is capped per process only,
+        so a fork bomb could reach `processes x memory_mb`; the cap costs a few ms per sandbox start,
+        and is on by default. None reads `RLVR_SANDBOX_MEMORY_CGROUP` ("0" turns it off).
         """
         if launcher not in ("auto", "bwrap", "unshare"):
             raise ValueError(f"unknown sandbox launcher {launcher!r}; use 'auto', 'bwrap' or 'unshare'")
@@ -100,7 +100,7 @@ class ProcessBackend(Backend):
         self.slots = SlotPool(uid_base, slots) if os.geteuid() == 0 else None
         self._seccomp = b""
         if memory_cgroups is None:
-            memory_cgroups = os.environ.get("RLVR_SANDBOX_MEMORY_CGROUP", "0") == "1"
+            memory_cgroups = os.environ.get("RLVR_SANDBOX_MEMORY_CGROUP", "1") != "0"
         # Whether each run also sits in a per-slot memory cgroup capping its whole process tree.
         self.memory_cgroups = memory_cgroups and isinstance(self.launcher, Bwrap) and MemoryCgroup.available()
         self._checked = False
