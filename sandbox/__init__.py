@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
+from rlvr.sandbox.judge import InvalidTests, TestVerdict, run_tests
 from rlvr.sandbox.languages import LANGUAGES, Language, UnknownLanguage, get_language
 from rlvr.sandbox.limits import InvalidLimits, Limits, RunResult
 from rlvr.sandbox.program import ProgramResult, compile_limits, run
@@ -13,16 +14,19 @@ __all__ = [
     "LANGUAGES",
     "Backend",
     "InvalidLimits",
+    "InvalidTests",
     "Language",
     "Limits",
     "ProgramResult",
     "RunResult",
     "SandboxUnavailable",
+    "TestVerdict",
     "UnknownLanguage",
     "compile_limits",
     "get_backend",
     "get_language",
     "run",
+    "run_tests",
 ]
 
 BACKENDS = ("process", "docker")
