@@ -29,3 +29,8 @@ def test_normalized_forms(text: str, expected: Normalized) -> None:
 def test_decimal_comma_is_read_only_when_asked() -> None:
     assert normalize_answer("2,74").text == "2,74"
     assert normalize_answer("2,74", decimal_comma=True) == Normalized("2.74", decimals=2)
+
+
+def test_spacing_command_glued_to_a_letter_is_still_spacing() -> None:
+    assert normalize_answer(r"a=1,\quadb=2").text.replace(" ", "") == "a=1,b=2"
+    assert normalize_answer(r"a=1,\qquadb=2").text.replace(" ", "") == "a=1,b=2"
