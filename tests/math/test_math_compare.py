@@ -81,3 +81,12 @@ def test_decision_records_how_it_was_made(reference: str, candidate: str, how: s
     decision = compare_answers(parse_answer(reference), parse_answer(candidate))
     assert decision.match
     assert how in decision.how
+
+
+def test_unordered_answer_listing_a_solution_twice_counts_it_once() -> None:
+    assert match("(1,2),(2,1)", "(2,1),(1,2),(2,1)")
+    assert match(r"\{4, 9\}", r"\{9, 4, 9\}")
+    assert not match("(1,2),(2,1)", "(2,1),(1,2),(1,3)")
+    assert not match("4, 4, 9", "4, 9, 9")  # the reference counts multiplicity, so the answer must too
+    assert not match("4", "4, 4")  # one value is not a solution set
+    assert not match("(4, 9)", "(4, 9, 9)")  # tuples are ordered: every position counts

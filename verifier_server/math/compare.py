@@ -124,6 +124,9 @@ def _degrees_to_radians(reference: Answer, candidate: Answer) -> tuple[Any, Any]
     return values[0], values[1]
 
 
+_MAX_DEDUPLICATED = 40  # pairwise equality checks stay under 800 per side
+
+
 class _Context:
     """One comparison: the config plus what the answers' text says about precision."""
 
@@ -384,11 +387,18 @@ class _Context:
         system = self.systems(ref, cand)
         if system is not None:
             return system
+        ordered = _ordered(ref, self.config, reference=True) or _ordered(cand, self.config, reference=False)
+        repeated = ""
+        if not ordered and len(ref_items) >= 2 and len(cand_items) > len(ref_items):
+            # An unordered answer is a set: a solution listed twice is still the same answer, unless
+            # the reference itself repeats values (then the count is part of the answer).
+            distinct = self.without_repeats(cand_items)
+            if len(distinct) < len(cand_items) and len(self.without_repeats(ref_items)) == len(ref_items):
+                cand_items, repeated = distinct, " (repeated values counted once)"
         if len(ref_items) != len(cand_items):
             return Decision(False, f"{len(cand_items)} values vs {len(ref_items)} expected")
         if len(ref_items) == 1:
             return self.equal(ref_items[0], cand_items[0])
-        ordered = _ordered(ref, self.config, reference=True) or _ordered(cand, self.config, reference=False)
         if ordered:
             for a, b in zip(ref_items, cand_items):
                 decision = self.equal(a, b)
@@ -403,7 +413,17 @@ class _Context:
                     break
             else:
                 return Decision(False, f"no match for element {a}")
-        return Decision(True, f"all {len(ref_items)} elements match (any order)")
+        return Decision(True, f"all {len(ref_items)} elements match (any order){repeated}")
+
+    def without_repeats(self, items: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The items with later copies of an equal item dropped (pairwise: at most 40 items)."""
+        if len(items) > _MAX_DEDUPLICATED:
+            return items
+        kept: list[Any] = []
+        for item in items:
+            if not any(self.equal(seen, item).match for seen in kept):
+                kept.append(item)
+        return tuple(kept)
 
     def systems(self, ref: Any, cand: Any) -> Decision | None:
         """`x=1, y=2` against `y=2, x=1` or `(1, 2)`: solutions of a system, by variable."""
