@@ -90,3 +90,16 @@ def test_unordered_answer_listing_a_solution_twice_counts_it_once() -> None:
     assert not match("4, 4, 9", "4, 9, 9")  # the reference counts multiplicity, so the answer must too
     assert not match("4", "4, 4")  # one value is not a solution set
     assert not match("(4, 9)", "(4, 9, 9)")  # tuples are ordered: every position counts
+
+
+def test_decimal_entries_match_exact_entries_when_correctly_rounded() -> None:
+    assert match(
+        r"\begin{pmatrix}\frac{1}{3}\\ \frac{1}{5}\end{pmatrix}", r"\begin{pmatrix}0.33\\0.2\end{pmatrix}"
+    )
+    assert match(r"(\frac{3}{5}, \frac{8}{3}]", "(0.6, 2.6667]")
+    assert match(r"(\sqrt{2}, 1)", "(1.41, 1)")
+    assert not match(r"(\frac{1}{3}, 1)", "(0.3, 1)")  # one significant digit is not an answer
+    assert not match(r"(\frac{2}{3}, 1)", "(0.66, 1)")  # truncated, not rounded
+    assert not match("(0.47, 1)", "(0.5, 1)")  # a terminating entry is exact: no rounding allowed
+    assert not match(r"(\frac{3}{8}, 1)", "(0.38, 1)")
+    assert not match(r"\frac{1}{3}", "0.33")  # a scalar keeps the scalar rules

@@ -249,6 +249,35 @@ class _Context:
             return otherwise
         return Decision(True, f"answer rounds to the reference at {places} decimals")
 
+    def entries(self, ref: Any, cand: Any) -> Decision:
+        """One entry of a tuple, matrix, set or interval: `equal`, plus the rounded-entry rule."""
+        decision = self.equal(ref, cand)
+        if decision.match or not (isinstance(ref, sympy.Expr) and isinstance(cand, sympy.Expr)):
+            return decision
+        return self.rounded_entry(ref, cand, decision)
+
+    def rounded_entry(self, ref: sympy.Expr, cand: sympy.Expr, otherwise: Decision) -> Decision:
+        """An entry written as a decimal (0.33 in a vector) against an exact entry with no finite decimal
+        form (1/3, 8/3, sqrt(2)): the entry must be the reference correctly rounded to its places, with at
+        least 2 significant digits (0.3 and 0.34 never match 1/3, 0.47 never matches 0.5)."""
+        if self.tolerance is None or not cand.is_Rational or ref.free_symbols or not ref.is_number:
+            return otherwise
+        places = _decimal_places(cand)
+        if not places or (ref.is_Rational and _decimal_places(ref) is not None):
+            return otherwise
+        if _significant_digits(cand, places) < 2:
+            return otherwise
+        try:
+            value = sympy.N(ref, 50)
+        except (TypeError, ValueError):
+            return otherwise
+        if not value.is_real:
+            return otherwise
+        rounded = sympy.floor(abs(value) * 10**places + sympy.Rational(1, 2)) * (1 if value >= 0 else -1)
+        if rounded != cand * 10**places:
+            return otherwise
+        return Decision(True, f"decimal entry is the exact entry rounded to {places} places")
+
     def shortened(self, ref: sympy.Expr, cand: sympy.Expr, otherwise: Decision) -> Decision:
         """3.1416 for a reference of 3.14159: a decimal answer with fewer places, but at least 4
         significant digits, that the reference rounds to (half away from zero)."""
@@ -369,13 +398,13 @@ class _Context:
             if r_kind != c_kind:
                 return Decision(False, "different sets")
             if r_kind == "point":
-                if not self.exprs(r_val, c_val).match:
+                if not self.entries(r_val, c_val).match:
                     return Decision(False, "different set elements")
             else:
                 if (r_val.left_open, r_val.right_open) != (c_val.left_open, c_val.right_open):
                     return Decision(False, "interval endpoints differ in openness")
                 for a, b in ((r_val.start, c_val.start), (r_val.end, c_val.end)):
-                    if not self.exprs(a, b).match:
+                    if not self.entries(a, b).match:
                         return Decision(False, "different interval endpoints")
         return Decision(True, "interval match" if len(ref_pieces) == 1 else "same set (piecewise)")
 
@@ -401,14 +430,14 @@ class _Context:
             return self.equal(ref_items[0], cand_items[0])
         if ordered:
             for a, b in zip(ref_items, cand_items):
-                decision = self.equal(a, b)
+                decision = self.entries(a, b)
                 if not decision.match:
                     return Decision(False, f"ordered element differs: {decision.how}")
             return Decision(True, f"all {len(ref_items)} elements match in order")
         unmatched = list(cand_items)
         for a in ref_items:
             for b in unmatched:
-                if self.equal(a, b).match:
+                if self.entries(a, b).match:
                     unmatched.remove(b)
                     break
             else:
@@ -454,7 +483,7 @@ class _Context:
         if ref_items[0] != cand_items[0]:
             return Decision(False, f"matrix shapes differ: {cand_items[0]} vs {ref_items[0]}")
         for a, b in zip(ref_items[1], cand_items[1]):
-            if not self.equal(a, b).match:
+            if not self.entries(a, b).match:
                 return Decision(False, "matrix entries differ")
         return Decision(True, "matrix entries match")
 
@@ -485,6 +514,16 @@ def _kind(value: Any) -> str:
 def _significant_digits(value: sympy.Rational, places: int) -> int:
     """Significant digits of a decimal literal with `places` decimals (7.78 -> 3, 0.050 -> 2)."""
     return len(str(abs(value * 10**places)).lstrip("0"))
+
+
+def _decimal_places(value: sympy.Rational) -> int | None:
+    """Digits after the point of a rational's finite decimal form (33/100 -> 2, 5 -> 0), or None
+    when it has none (1/3) or needs more than 30."""
+    denominator = int(value.q)
+    for places in range(31):
+        if 10**places % denominator == 0:
+            return places
+    return None
 
 
 _NUMERAL_RE = re.compile(r"^([0-9A-Za-z]+)_(\d+)$")
