@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.verifier_server.math import CompareConfig, compare_answers, parse_answer
+from rlvr.verifier_server.math import CompareConfig, compare_answers, parse_answer, parse_reference
 
 DEFAULT = CompareConfig()
 
@@ -103,3 +103,14 @@ def test_decimal_entries_match_exact_entries_when_correctly_rounded() -> None:
     assert not match("(0.47, 1)", "(0.5, 1)")  # a terminating entry is exact: no rounding allowed
     assert not match(r"(\frac{3}{8}, 1)", "(0.38, 1)")
     assert not match(r"\frac{1}{3}", "0.33")  # a scalar keeps the scalar rules
+
+
+def test_named_set_reference_needs_the_option_and_an_inequality_in_the_same_variable() -> None:
+    def matches(reference: str, candidate: str, config: CompareConfig = DEFAULT) -> bool:
+        return compare_answers(parse_reference(reference), parse_answer(candidate), config).match
+
+    allowed = CompareConfig(inequality_for_interval=True)
+    assert not matches(r"x \in [-2, 7]", r"-2 \le x \le 7")  # the default asks for the set
+    assert matches(r"x \in [-2, 7]", r"-2 \le x \le 7", allowed)
+    assert not matches(r"x \in [-2, 7]", r"-2 \le y \le 7", allowed)  # another variable
+    assert not matches(r"x \in [-2, 7]", r"-2 < x \le 7", allowed)

@@ -63,6 +63,7 @@ class Decision:
 
 
 _EXACT_TOL = 1e-12
+_MEMBERSHIP_RE = re.compile(r"^\s*([A-Za-z])\s*\\in(?![A-Za-z])")
 _APPROX_RE = re.compile(r"\d\.\d|(?<![\d.])\.\d")
 
 
@@ -77,6 +78,8 @@ def compare_answers(
         config.rel_tol if _APPROX_RE.search(candidate.text) or _APPROX_RE.search(reference.text) else None
     )
     context = _Context(config, tolerance, reference.decimals, candidate.decimals)
+    member = _MEMBERSHIP_RE.match(reference.text)
+    context.set_variable = member.group(1) if member else None
     one_sided = reference.percent != candidate.percent
     if one_sided and config.percent == "strict":
         return Decision(False, "percent sign on one side only (percent: strict)")
@@ -141,6 +144,8 @@ class _Context:
         self.tolerance = tolerance
         self.ref_decimals = ref_decimals
         self.cand_decimals = cand_decimals
+        #: the variable a set reference names (`x \in [-2, 7]` -> "x"), else None
+        self.set_variable: str | None = None
 
     # -- dispatch ------------------------------------------------------------------------------------
     def equal(self, ref: Any, cand: Any) -> Decision:
@@ -353,6 +358,13 @@ class _Context:
             return Decision(
                 False, "an inequality where the reference is a set (inequality_for_interval: false)"
             )
+        elif isinstance(cand_rel, Relation) and self.set_variable is not None:
+            # `x \in [-2, 7]` names its variable: an inequality about another one answers something else.
+            names = {str(s) for e in cand_rel.exprs if isinstance(e, sympy.Expr) for s in e.free_symbols}
+            if names != {self.set_variable}:
+                return Decision(
+                    False, f"an inequality in {sorted(names)}, the reference is about {self.set_variable}"
+                )
         return self.sets(ref_rel, cand_rel)
 
     def equations(self, ref: Relation, cand: Relation) -> Decision:
