@@ -114,3 +114,14 @@ def test_named_set_reference_needs_the_option_and_an_inequality_in_the_same_vari
     assert matches(r"x \in [-2, 7]", r"-2 \le x \le 7", allowed)
     assert not matches(r"x \in [-2, 7]", r"-2 \le y \le 7", allowed)  # another variable
     assert not matches(r"x \in [-2, 7]", r"-2 < x \le 7", allowed)
+
+
+def test_equation_naming_a_length_states_its_value_but_a_relation_does_not() -> None:
+    def matches(reference: str, candidate: str) -> bool:
+        return compare_answers(parse_reference(reference), parse_answer(candidate)).match
+
+    assert matches("|AB| = 1", "1")
+    assert matches("A:B = 3", "3")
+    assert not matches("|AB| = 1", "2")
+    assert not matches("x + y = 1", "1")
+    assert not matches("|x - y| = 1", "1")

@@ -159,9 +159,12 @@ def all_ops(value: Any, op: str) -> bool:
 
 
 def is_name(value: Any) -> bool:
-    """A variable-like left side: `x`, `f(x)`, `AB` (a product of letters), `(p, q)` (a tuple of names)."""
+    """A variable-like left side: `x`, `f(x)`, `AB` (a product of letters), `A:B`, `|AB|` (a length),
+    `(p, q)` (a tuple of names). Never a sum (`x + y = 1` relates unknowns, it states no value)."""
     if isinstance(value, (sympy.Symbol, AppliedUndef)):
         return True
+    if isinstance(value, sympy.Abs):
+        return is_name(value.args[0])
     if isinstance(value, sympy.Mul):
         return all(
             isinstance(f, sympy.Symbol)
