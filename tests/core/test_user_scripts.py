@@ -44,6 +44,8 @@ def test_rlvr_plugins_modules_register_custom_verifiers_in_process_and_in_worker
     (tmp_path / "my_verifiers.py").write_text(PLUGIN)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "RLVR_PLUGINS": "my_verifiers"}
     code = 'import rlvr; print(rlvr.Status.Name(rlvr.verify({"verifier": "shouting", "response": "HEY"}).status))'
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "CORRECT"
