@@ -249,7 +249,9 @@ def _is_correct(outcome: Outcome | None) -> bool | None:
 
 
 def _compose(item: _Item) -> pb.VerifyResponse:
-    request, terms, outcomes = item.request, item.terms, item.outcomes
+    request, terms = item.request, item.terms
+    outcomes = [o for o in item.outcomes if o is not None]
+    assert len(outcomes) == len(terms), "every term is checked before composing"
     response = pb.VerifyResponse(id=request.id, elapsed_seconds=item.elapsed)
     unknown = [o for o in outcomes if o.status in UNKNOWN_STATUSES]
     response.status = unknown[0].status if unknown else outcomes[0].status

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 from google.protobuf import json_format
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.errors import InvalidRequest
 
-RequestLike = pb.VerifyRequest | dict[str, Any] | str | bytes
+RequestLike: TypeAlias = pb.VerifyRequest | dict[str, Any] | str | bytes
 
 
 def to_request(obj: RequestLike) -> pb.VerifyRequest:

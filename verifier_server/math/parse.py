@@ -547,7 +547,7 @@ class _Parser:
 
     def _collect_group_tokens(self) -> tuple[list[Token], int]:
         self.expect_op("{")
-        depth, collected = 1, []
+        depth, collected = 1, list[Token]()
         while True:
             token = self.next()
             if token.kind == "end":
