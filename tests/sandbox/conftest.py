@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -67,3 +68,15 @@ def sandbox_uid_processes(backend: ProcessBackend) -> list[int]:
         return []
     with backend.slots.idle() as idle_uids:
         return live_pids(idle_uids)
+
+
+@contextlib.contextmanager
+def host_unharmed(backend: ProcessBackend, canary: str) -> Iterator[None]:
+    """Around a test: no sandbox process of `backend` survives, and the host file `canary` is untouched."""
+    with open(canary, "w") as f:
+        f.write("intact")
+    yield
+    assert sandbox_uid_processes(backend) == [], "a sandboxed process outlived its run"
+    with open(canary) as f:
+        assert f.read() == "intact"
+    os.unlink(canary)

@@ -15,7 +15,7 @@ import pytest
 from rlvr.sandbox import Limits, run
 from rlvr.sandbox.process import ProcessBackend
 
-from .conftest import CTYPES_PRELUDE, FAST, PYTHON, sandbox_uid_processes
+from .conftest import CTYPES_PRELUDE, FAST, PYTHON, host_unharmed
 
 pytestmark = pytest.mark.sandbox
 
@@ -25,14 +25,8 @@ SECRET = "rlvr-fake-secret-7f3a9c"
 @pytest.fixture(autouse=True)
 def host_is_unharmed(backend: ProcessBackend):
     """Around every test: no sandbox process survives, and the host's own files are untouched."""
-    marker = "/tmp/rlvr-containment-canary"
-    with open(marker, "w") as f:
-        f.write("intact")
-    yield
-    assert sandbox_uid_processes(backend) == [], "a sandboxed process outlived its run"
-    with open(marker) as f:
-        assert f.read() == "intact"
-    os.unlink(marker)
+    with host_unharmed(backend, "/tmp/rlvr-containment-canary"):
+        yield
 
 
 def dedent(code: str) -> str:

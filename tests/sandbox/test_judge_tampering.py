@@ -18,7 +18,7 @@ from rlvr.sandbox.judge import run_tests
 from rlvr.sandbox.process import ProcessBackend
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
-from .conftest import FAST, sandbox_uid_processes
+from .conftest import FAST, host_unharmed
 
 JUDGE_UID_BASE = 62000  # a uid range of this suite's own, so the census sees only its sandboxes
 
@@ -58,14 +58,8 @@ def backend() -> ProcessBackend:
 @pytest.fixture(autouse=True)
 def host_is_unharmed(backend: ProcessBackend):
     """Around every test: no sandbox process survives, and a host file is untouched."""
-    canary = "/tmp/rlvr-judge-canary"
-    with open(canary, "w") as f:
-        f.write("intact")
-    yield
-    assert sandbox_uid_processes(backend) == [], "a sandboxed process outlived its run"
-    with open(canary) as f:
-        assert f.read() == "intact"
-    os.unlink(canary)
+    with host_unharmed(backend, "/tmp/rlvr-judge-canary"):
+        yield
     assert not os.path.exists("/tmp/rlvr-pwned")
 
 
