@@ -74,6 +74,16 @@ class _Endpoints:
         self._order = itertools.cycle(range(len(self.targets)))
         self._lock = threading.Lock()
 
+    def stubs(self, channels: Any) -> tuple[list[Any], list[Any]]:
+        """One channel per target from `channels` (`grpc` or `grpc.aio`) and a stub on each."""
+        made = [
+            channels.secure_channel(t, self.credentials, self.options)
+            if self.credentials
+            else channels.insecure_channel(t, self.options)
+            for t in self.targets
+        ]
+        return made, [pb_grpc.VerifierStub(channel) for channel in made]
+
     def next_index(self) -> int:
         with self._lock:
             return next(self._order)
@@ -146,14 +156,7 @@ class Client:
         max_message_mb: int = 64,
     ):
         self._endpoints = _Endpoints(targets, token, tls, timeout, retry, max_message_mb)
-        e = self._endpoints
-        self._channels = [
-            grpc.secure_channel(t, e.credentials, e.options)
-            if e.credentials
-            else grpc.insecure_channel(t, e.options)
-            for t in e.targets
-        ]
-        self._stubs = [pb_grpc.VerifierStub(channel) for channel in self._channels]
+        self._channels, self._stubs = self._endpoints.stubs(grpc)
 
     def _call(self, method: str, message: Any, timeout: float | None) -> Any:
         e = self._endpoints
@@ -261,14 +264,7 @@ class AsyncClient:
         max_message_mb: int = 64,
     ):
         self._endpoints = _Endpoints(targets, token, tls, timeout, retry, max_message_mb)
-        e = self._endpoints
-        self._channels = [
-            grpc.aio.secure_channel(t, e.credentials, e.options)
-            if e.credentials
-            else grpc.aio.insecure_channel(t, e.options)
-            for t in e.targets
-        ]
-        self._stubs = [pb_grpc.VerifierStub(channel) for channel in self._channels]
+        self._channels, self._stubs = self._endpoints.stubs(grpc.aio)
 
     async def _call(self, method: str, message: Any, timeout: float | None) -> Any:
         e = self._endpoints
