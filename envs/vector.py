@@ -13,6 +13,7 @@ from gymnasium.vector.utils import batch_space
 from rlvr.envs.base import EnvConfigError, Observation, TextEnv
 from rlvr.envs.client import VerifierClient
 from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
 
 
 class TextVectorEnv(VectorEnv):
@@ -29,6 +30,11 @@ class TextVectorEnv(VectorEnv):
     `info["waiting"]` is True for it (also on the step its group restarts). Observations are tuples of `num_envs` observations; rewards,
     terminations and truncations are numpy arrays.
 
+    Unscorable steps: `info["reward_known"]` (always present, a bool array) is False where the verifier
+    answered TIMEOUT, ERROR or INVALID_REQUEST, so the reward is not a verdict. With `nan_rewards=True`
+    those rewards are NaN instead of 0, so a trainer cannot mistake them for wrong answers (TRL maps
+    them the same way; ALGORITHMS.md pitfall 10).
+
     The sub-envs are used unwrapped (their `prepare_step` / `finish_step`); scoring goes through
     `verifier` (default: the first sub-env's client).
     """
@@ -41,6 +47,7 @@ class TextVectorEnv(VectorEnv):
         *,
         group_size: int = 1,
         verifier: VerifierClient | None = None,
+        nan_rewards: bool = False,
     ):
         if not env_fns:
             raise EnvConfigError("TextVectorEnv needs at least one env function")
@@ -54,6 +61,7 @@ class TextVectorEnv(VectorEnv):
                 raise EnvConfigError(f"TextVectorEnv needs rlvr text envs, got {type(env).__name__}")
         self.num_envs = len(self.envs)
         self.group_size = group_size
+        self.nan_rewards = nan_rewards
         self.verifier = verifier if verifier is not None else self.envs[0].verifier
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
@@ -129,6 +137,7 @@ class TextVectorEnv(VectorEnv):
         for i, response in zip(slots, self.verifier.verify_batch(requests) if requests else []):
             responses[i] = response
         rewards = np.zeros(self.num_envs, dtype=np.float64)
+        known = np.array([r is None or r.status not in UNKNOWN_STATUSES for r in responses], dtype=bool)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -142,6 +151,8 @@ class TextVectorEnv(VectorEnv):
                 continue
             obs, reward, term, trunc, info = env.finish_step(actions[i], responses[i])
             rewards[i], terminated[i], truncated[i] = float(reward), term, trunc
+            if self.nan_rewards and not known[i]:
+                rewards[i] = np.nan
             self._observations[i] = obs
             infos[i] = {**info, "waiting": False}
             if term or trunc:
@@ -155,6 +166,7 @@ class TextVectorEnv(VectorEnv):
                     self._waiting[member] = False
                     infos[member] = {**info, "waiting": bool(waited[member])}
         stacked = self._stack(infos)
+        stacked["reward_known"] = known
         if finished.any():
             stacked["final_obs"] = np.array(final_obs, dtype=object)
             stacked["_final_obs"] = finished
@@ -192,14 +204,22 @@ class TextVectorEnv(VectorEnv):
 
 
 def make_vector(
-    env_factory: Callable[..., TextEnv], num_envs: int, *, group_size: int = 1, **env_kwargs: Any
+    env_factory: Callable[..., TextEnv],
+    num_envs: int,
+    *,
+    group_size: int = 1,
+    nan_rewards: bool = False,
+    **env_kwargs: Any,
 ) -> TextVectorEnv:
     """`num_envs` envs `env_factory(**env_kwargs)` as one TextVectorEnv with GRPO groups of `group_size`.
 
     Bound to each env class, this is the `vector_entry_point` of every registered id, so
-    `gymnasium.make_vec("rlvr/Arithmetic-v0", 8, group_size=4)` gives two GRPO groups of four.
+    `gymnasium.make_vec("rlvr/Arithmetic-v0", 8, group_size=4)` gives two GRPO groups of four;
+    `nan_rewards=True` makes unscorable rewards NaN (see `TextVectorEnv`).
     """
-    return TextVectorEnv([functools.partial(env_factory, **env_kwargs)] * num_envs, group_size=group_size)
+    return TextVectorEnv(
+        [functools.partial(env_factory, **env_kwargs)] * num_envs, group_size=group_size, nan_rewards=nan_rewards
+    )
 
 
 def _column(values: list[Any], mask: np.ndarray, present: list[Any]) -> np.ndarray:

@@ -10,6 +10,7 @@ from gymnasium.vector import AutoresetMode
 from rlvr.envs import EnvConfigError, TextVectorEnv
 from rlvr.envs.client import InProcessVerifier
 from rlvr.envs.procedural import ArithmeticEnv
+from rlvr.verifier.v1 import verifier_pb2 as pb
 
 from .helpers import math_answer
 
@@ -117,3 +118,24 @@ def test_gymnasiums_own_sync_vectorization_also_works():
     answers = [math_answer(env.unwrapped.task.ground_truth) for env in vec.envs]
     _, rewards, terminated, _, _ = vec.step(answers)
     assert rewards.tolist() == [1.0, 1.0] and terminated.all()
+
+
+class ErroringVerifier(InProcessVerifier):
+    """Answers the second request of every batch with ERROR (an unscorable reward), the rest normally."""
+
+    def verify_batch(self, requests):
+        responses = super().verify_batch(requests)
+        responses[1].status, responses[1].reward = pb.ERROR, 0.0
+        return responses
+
+
+@pytest.mark.parametrize("nan_rewards", [False, True])
+def test_unscorable_rewards_are_flagged_and_optionally_nan(nan_rewards):
+    vec = gymnasium.make_vec(
+        "rlvr/Arithmetic-v0", num_envs=4, group_size=2, verifier=ErroringVerifier(), nan_rewards=nan_rewards
+    )
+    vec.reset(seed=0)
+    _, rewards, _, _, info = vec.step(answers(vec.unwrapped))
+    assert info["reward_known"].tolist() == [True, False, True, True]
+    assert rewards[[0, 2, 3]].tolist() == [1.0, 1.0, 1.0]
+    assert np.isnan(rewards[1]) if nan_rewards else rewards[1] == 0.0
