@@ -99,16 +99,18 @@ class TestResult(_message.Message):
     def __init__(self, name: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., message: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ...) -> None: ...
 
 class RewardTerm(_message.Message):
-    __slots__ = ("name", "verifier", "weight", "options")
+    __slots__ = ("name", "verifier", "weight", "options", "accuracy_term")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_TERM_FIELD_NUMBER: _ClassVar[int]
     name: str
     verifier: str
     weight: float
     options: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., verifier: _Optional[str] = ..., weight: _Optional[float] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    accuracy_term: str
+    def __init__(self, name: _Optional[str] = ..., verifier: _Optional[str] = ..., weight: _Optional[float] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., accuracy_term: _Optional[str] = ...) -> None: ...
 
 class RewardSpec(_message.Message):
     __slots__ = ("name", "terms")
@@ -119,7 +121,7 @@ class RewardSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., terms: _Optional[_Iterable[_Union[RewardTerm, _Mapping]]] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("id", "verifier", "response", "ground_truth", "tests", "language", "options", "reward_spec", "group_id", "response_tokens", "prompt", "timeout_seconds")
+    __slots__ = ("id", "verifier", "response", "ground_truth", "tests", "language", "options", "reward_spec", "group_id", "response_tokens", "prompt", "timeout_seconds", "group_size")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +134,7 @@ class VerifyRequest(_message.Message):
     RESPONSE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_SIZE_FIELD_NUMBER: _ClassVar[int]
     id: str
     verifier: str
     response: str
@@ -144,7 +147,8 @@ class VerifyRequest(_message.Message):
     response_tokens: int
     prompt: str
     timeout_seconds: float
-    def __init__(self, id: _Optional[str] = ..., verifier: _Optional[str] = ..., response: _Optional[str] = ..., ground_truth: _Optional[str] = ..., tests: _Optional[_Iterable[_Union[TestCase, _Mapping]]] = ..., language: _Optional[str] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., reward_spec: _Optional[_Union[RewardSpec, _Mapping]] = ..., group_id: _Optional[str] = ..., response_tokens: _Optional[int] = ..., prompt: _Optional[str] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+    group_size: int
+    def __init__(self, id: _Optional[str] = ..., verifier: _Optional[str] = ..., response: _Optional[str] = ..., ground_truth: _Optional[str] = ..., tests: _Optional[_Iterable[_Union[TestCase, _Mapping]]] = ..., language: _Optional[str] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., reward_spec: _Optional[_Union[RewardSpec, _Mapping]] = ..., group_id: _Optional[str] = ..., response_tokens: _Optional[int] = ..., prompt: _Optional[str] = ..., timeout_seconds: _Optional[float] = ..., group_size: _Optional[int] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
     __slots__ = ("id", "reward", "status", "components", "message", "elapsed_seconds", "verifier", "verifier_version", "test_results")
