@@ -19,6 +19,7 @@ from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
 from rlvr.verifier_server.core import invalid_response
 from rlvr.verifier_server.errors import InvalidRequest
+from rlvr.verifier_server.groups import request_group, whole_group_chunks
 from rlvr.verifier_server.messages import RequestLike, to_request
 
 Targets = str | Sequence[str]
@@ -131,7 +132,9 @@ def _prepare(
 
 
 def _chunks(valid: list[tuple[int, pb.VerifyRequest]], size: int) -> list[list[tuple[int, pb.VerifyRequest]]]:
-    return [valid[start : start + size] for start in range(0, len(valid), size)]
+    """Chunks of about `size` requests, each `group_id` whole in one chunk (group terms need it)."""
+    cut = whole_group_chunks(valid, size, lambda pair: request_group(pair[1]))
+    return [[valid[i] for i in chunk] for chunk in cut]
 
 
 class Client:
@@ -181,9 +184,10 @@ class Client:
     def verify_batch(
         self, requests: Iterable[RequestLike], *, timeout: float | None = None, chunk_size: int = 1024
     ) -> list[pb.VerifyResponse]:
-        """Verify many requests; responses in request order. Chunks of `chunk_size` requests go out
-        concurrently, spread round-robin over the targets; keep one GRPO group in one chunk (or set
-        `group_id`s only within a chunk) so group shaping sees the whole group.
+        """Verify many requests; responses in request order. Chunks of about `chunk_size` requests
+        go out concurrently, spread round-robin over the targets. A chunk never splits a group: all
+        requests sharing a `group_id` go in one call wherever they sit in `requests` (a group larger
+        than `chunk_size` is a chunk of its own), so group terms see the whole group.
         """
         answers, valid = _prepare(requests)
         chunks = _chunks(valid, chunk_size)
@@ -213,7 +217,9 @@ class Client:
     ) -> Iterator[pb.VerifyResponse]:
         """Send requests over one VerifyStream; yield each response as soon as it is ready (match by
         `id`, order is not kept). Malformed requests are answered INVALID_REQUEST locally, first
-        come first served. Streams are not retried (some answers may already have arrived).
+        come first served. Streams are not retried (some answers may already have arrived). Members
+        of a group with a group term come back together once the group is whole: set `group_size`
+        on them, or they wait for the end of `requests`.
         """
         e = self._endpoints
         local: list[pb.VerifyResponse] = []

@@ -19,6 +19,7 @@ from rlvr.verifier_server.errors import InvalidRequest
 from rlvr.verifier_server.messages import RequestLike, options_dict, to_request
 from rlvr.verifier_server.outcome import CORRECT, UNKNOWN_STATUSES, Outcome
 from rlvr.verifier_server.pool import TaskCancelled, TaskTimeout, WorkerCrashed, WorkerPool, default_pool
+from rlvr.verifier_server.specs import accuracy_terms
 
 _ID_IN_BROKEN_JSON = re.compile(r'"id"\s*:\s*"?([\w.:-]{1,128})')
 # A deadline slightly longer than the verifier's own, so a verifier that reports its own timeout wins.
@@ -31,6 +32,8 @@ class _Term:
     verifier: registry.Verifier
     weight: float
     options: dict[str, Any]
+    #: index of the term whose verdict is this group term's correctness (None: not known)
+    accuracy: int | None = None
 
 
 @dataclass
@@ -79,6 +82,16 @@ def verify_batch(
     return responses  # type: ignore[return-value]
 
 
+def has_group_terms(request: pb.VerifyRequest) -> bool:
+    """Whether the request's reward has a group term (scored over every member of its `group_id`)."""
+    spec = request.reward_spec if request.reward_spec.terms else registry.get_spec(request.verifier)
+    names = [term.verifier for term in spec.terms] if spec is not None else [request.verifier]
+    try:
+        return any(isinstance(registry.get_verifier(name), registry.GroupVerifier) for name in names if name)
+    except InvalidRequest:
+        return False  # answered INVALID_REQUEST by itself, whoever it is sent with
+
+
 def invalid_response(raw: Any, message: str) -> pb.VerifyResponse:
     """The INVALID_REQUEST answer to `raw`, echoing its id when one can be read from it."""
     request_id = ""
@@ -116,6 +129,9 @@ def _plan(request: pb.VerifyRequest) -> _Item:
             verifier = registry.get_verifier(term.verifier)
             name = term.name or verifier.name
             terms.append(_Term(name, verifier, term.weight, {**base_options, **options_dict(term.options)}))
+        sources = accuracy_terms(spec.terms, [t.verifier for t in terms], spec.name or request.verifier)
+        for term_, source in zip(terms, sources):
+            term_.accuracy = source
     return _Item(request, terms, [None] * len(terms))
 
 
@@ -209,18 +225,30 @@ def run_check(verifier_name: str, request_bytes: bytes, options: dict[str, Any])
 
 
 def _run_group_terms(items: Sequence[_Item]) -> None:
-    """Run each group term once per group: the members sharing a `group_id` and that term."""
+    """Run each group term once per group: the members sharing a `group_id` and that term.
+
+    A group whose members state a `group_size` must be whole in this call; otherwise its group terms
+    are answered INVALID_REQUEST (a reward computed from part of a group would depend on how the
+    caller cut its requests).
+    """
     calls: dict[tuple[str, str, str], list[tuple[_Item, int]]] = {}
+    members_of: dict[str, list[_Item]] = {}
     for number, item in enumerate(items):
         group = item.request.group_id or f"\0{number}"  # no group id: a group of one
+        members_of.setdefault(group, []).append(item)
         for position, term in enumerate(item.terms):
             if isinstance(term.verifier, registry.GroupVerifier):
                 calls.setdefault((group, term.name, term.verifier.name), []).append((item, position))
-    for members in calls.values():
+    for (group, _, _), members in calls.items():
         first, first_position = members[0]
         verifier = first.terms[first_position].verifier
         assert isinstance(verifier, registry.GroupVerifier)
-        correct = [_is_correct(item.outcomes[0]) if position > 0 else None for item, position in members]
+        incomplete = _incomplete_group(group, members_of[group])
+        if incomplete:
+            for item, position in members:
+                item.outcomes[position] = Outcome.invalid(f"{verifier.name}: {incomplete}")
+            continue
+        correct = [_correctness(item, position) for item, position in members]
         started = time.perf_counter()
         try:
             outcomes = verifier.check_group(
@@ -240,6 +268,28 @@ def _run_group_terms(items: Sequence[_Item]) -> None:
         for (item, position), outcome in zip(members, outcomes):
             item.outcomes[position] = outcome
             item.elapsed += elapsed
+
+
+def _incomplete_group(group: str, members: Sequence[_Item]) -> str:
+    """Why this call cannot score `group` as a whole ("" when it can): its stated size is not met."""
+    sizes = sorted({item.request.group_size for item in members})
+    if sizes == [0]:
+        return ""  # no size stated: the caller vouches that the call holds the whole group
+    name = repr(group) if not group.startswith("\0") else "(no group_id)"
+    if len(sizes) > 1:
+        return f"members of group {name} state different group_size values {sizes}; state one"
+    if len(members) != sizes[0]:
+        return (
+            f"this call holds {len(members)} of the {sizes[0]} members of group {name} (group_size); "
+            "send a whole group in one call (Client.verify_batch, VerifyStream and `rlvr verify` "
+            "keep groups together)"
+        )
+    return ""
+
+
+def _correctness(item: _Item, position: int) -> bool | None:
+    source = item.terms[position].accuracy
+    return None if source is None else _is_correct(item.outcomes[source])
 
 
 def _is_correct(outcome: Outcome | None) -> bool | None:

@@ -117,14 +117,14 @@ class Overlong(Verifier):
 
 class _CorrectnessShaping(GroupVerifier):
     """A length reward that needs each completion's correctness, which the core only hands to group
-    verifiers (from the spec's first term). Such a verifier cannot stand alone or come first."""
+    verifiers (from the spec's accuracy term). Such a verifier cannot stand alone."""
 
     needs_correctness: ClassVar[bool] = True
 
     def _unknown(self) -> Outcome:
         return Outcome.invalid(
-            f"{self.name}: correctness unknown; use it in a reward spec after an accuracy term "
-            "(e.g. math) that decided this response"
+            f"{self.name}: correctness unknown; use it in a reward spec with an accuracy term "
+            "(e.g. math, named by accuracy_term) that decided this response"
         )
 
     def _group_unit(self, requests: Sequence[pb.VerifyRequest], options: Sequence[Options]) -> str:
@@ -140,9 +140,8 @@ class KimiLength(_CorrectnessShaping):
 
     Within one group (same `group_id`): λ = 0.5 − (len − min)/(max − min); reward λ for a correct
     completion and min(0, λ) for an incorrect one; λ = 0 when all lengths are equal (a group of
-    one included). Option `unit`. A completion whose correctness is unknown (no accuracy term
-    before this one, or it timed out) is answered INVALID_REQUEST; its length still counts in the
-    group's min and max.
+    one included). Option `unit`. A completion whose correctness is unknown (no accuracy term, or
+    it timed out) is answered INVALID_REQUEST; its length still counts in the group's min and max.
     """
 
     name = "kimi_length"

@@ -45,7 +45,10 @@ class GroupVerifier(Verifier):
 
     `check_group` receives every request of one group (same `group_id`; a request without one is a
     group of its own), the options of each, and whether each completion was judged correct by the
-    spec's first term (None when that is unknown). It returns one Outcome per request, in order.
+    spec's accuracy term (the term `accuracy_term` names, or the spec's only per-completion term;
+    None when that is unknown). It returns one Outcome per request, in order. The core calls it only
+    with a whole group: when members state a `group_size` that the call does not hold, the group
+    term is answered INVALID_REQUEST instead.
     """
 
     def check_group(

@@ -20,6 +20,7 @@ from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
 from rlvr.verifier_server import registry
 from rlvr.verifier_server.config import ServerConfig
+from rlvr.verifier_server.core import has_group_terms
 from rlvr.verifier_server.execution import Dispatcher, Overloaded
 from rlvr.verifier_server.metrics import ServerMetrics
 from rlvr.verifier_server.plugins import load_plugins
@@ -36,7 +37,10 @@ class VerifierServicer(pb_grpc.VerifierServicer):
 
     Unary and batch calls are refused with RESOURCE_EXHAUSTED when the queue is full; a stream
     instead stops reading until there is room (HTTP/2 flow control pushes back on the client).
-    A client deadline or cancellation stops the call's work and frees its workers.
+    A client deadline or cancellation stops the call's work and frees its workers. A stream holds
+    the members of a group whose reward has a group term (kimi_length, ...) until the group is whole
+    (`group_size` members arrived, or the client closed its side) and verifies them together, so a
+    group reward does not depend on how the requests were sent.
     """
 
     def __init__(self, dispatcher: Dispatcher, config: ServerConfig, metrics: ServerMetrics):
@@ -96,21 +100,42 @@ class VerifierServicer(pb_grpc.VerifierServicer):
         cancel = threading.Event()
         running: set[asyncio.Task] = set()
 
-        async def verify_one(request: pb.VerifyRequest) -> None:
+        groups: dict[str, list[pb.VerifyRequest]] = {}  # group id -> members held until it is whole
+
+        async def verify_some(requests: list[pb.VerifyRequest]) -> None:
             try:
-                # No await between admission and `run`, so a cancellation cannot leak the slot.
-                await self._dispatcher.admit(1)
-                answers.put_nowait((await self._dispatcher.run([request], cancel))[0])
+                if len(requests) > self._dispatcher.max_queue:
+                    for response in _too_large_group(requests, self._dispatcher.max_queue):
+                        answers.put_nowait(response)
+                    return
+                # No await between admission and `run`, so a cancellation cannot leak the slots.
+                await self._dispatcher.admit(len(requests))
+                for response in await self._dispatcher.run(requests, cancel):
+                    answers.put_nowait(response)
             finally:
                 window.release()
+
+        async def start(requests: list[pb.VerifyRequest]) -> None:
+            await window.acquire()
+            task = asyncio.create_task(verify_some(requests))
+            running.add(task)
+            task.add_done_callback(running.discard)
 
         async def read_requests() -> None:
             try:
                 async for request in request_iterator:
-                    await window.acquire()
-                    task = asyncio.create_task(verify_one(request))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
+                    if not (request.group_id and has_group_terms(request)):
+                        await start([request])
+                        continue
+                    # Group terms need the whole group: hold members until it has `group_size`
+                    # of them, or until the client closes its side of the stream.
+                    members = groups.setdefault(request.group_id, [])
+                    members.append(request)
+                    if 0 < request.group_size <= len(members):
+                        await start(groups.pop(request.group_id))
+                for members in list(groups.values()):
+                    await start(members)
+                groups.clear()
                 await asyncio.gather(*list(running))
                 answers.put_nowait(done)
             except BaseException as exc:  # noqa: BLE001 - surfaced to the RPC below
@@ -134,6 +159,14 @@ class VerifierServicer(pb_grpc.VerifierServicer):
     ) -> pb.ListVerifiersResponse:
         async with _RpcTracker(self._metrics, "ListVerifiers", context):
             return pb.ListVerifiersResponse(verifiers=registry.list_verifiers())
+
+
+def _too_large_group(requests: list[pb.VerifyRequest], max_queue: int) -> list[pb.VerifyResponse]:
+    message = (
+        f"group {requests[0].group_id!r} has {len(requests)} members, more than the server admits at "
+        f"once (max_queue={max_queue}); use smaller groups or a larger --max-queue"
+    )
+    return [pb.VerifyResponse(id=r.id, status=pb.INVALID_REQUEST, message=message) for r in requests]
 
 
 class _RpcTracker:

@@ -19,7 +19,7 @@ from rlvr.verifier_server.errors import InvalidRequest, UnknownVerifier
 from rlvr.verifier_server.messages import options_dict
 
 _SPEC_KEYS = frozenset({"name", "terms"})
-_TERM_KEYS = frozenset({"name", "verifier", "weight", "options"})
+_TERM_KEYS = frozenset({"name", "verifier", "weight", "options", "accuracy_term"})
 _MISSING: Any = object()
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text", list: "a list"}
 
@@ -40,6 +40,8 @@ class Term:
     weight: float = 1.0
     name: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: for a group term (kimi_length, cosine_length): the name of the term that judges correctness
+    accuracy_term: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,11 @@ def load_spec(obj: SpecLike, *, check_verifiers: bool = True) -> pb.RewardSpec:
     """Build a validated `pb.RewardSpec` from any of its forms.
 
     `obj` is a `pb.RewardSpec`, a `Spec`, a dict `{"name": ..., "terms": [{"verifier", "weight",
-    "name", "options"}]}`, a path to a .json/.yaml/.yml file, JSON or YAML text, or the name of a
-    registered spec. Term names default to the verifier name and must be unique (they key the
-    response's components). With `check_verifiers`, every term's verifier must be registered.
-    Raises InvalidRewardSpec (an InvalidRequest) saying what is wrong and where.
+    "name", "options", "accuracy_term"}]}`, a path to a .json/.yaml/.yml file, JSON or YAML text, or
+    the name of a registered spec. Term names default to the verifier name and must be unique (they
+    key the response's components). With `check_verifiers`, every term's verifier must be registered
+    and every term that shapes by correctness must have exactly one accuracy term to take it from
+    (`accuracy_terms`). Raises InvalidRewardSpec (an InvalidRequest) saying what is wrong and where.
     """
     if isinstance(obj, pb.RewardSpec):
         obj = spec_to_dict(obj)
@@ -89,6 +92,7 @@ def spec_to_dict(spec: pb.RewardSpec) -> dict[str, Any]:
         "name": spec.name,
         "terms": [
             {"name": t.name, "verifier": t.verifier, "weight": t.weight, "options": options_dict(t.options)}
+            | ({"accuracy_term": t.accuracy_term} if t.accuracy_term else {})
             for t in spec.terms
         ],
     }
@@ -152,7 +156,7 @@ def _from_dict(data: Mapping[str, Any], check_verifiers: bool) -> pb.RewardSpec:
     spec = pb.RewardSpec(name=name)
     seen: set[str] = set()
     for index, raw in enumerate(terms):
-        term = _term_from_dict(raw, f"term {index} of reward spec {name!r}", check_verifiers, index == 0)
+        term = _term_from_dict(raw, f"term {index} of reward spec {name!r}", check_verifiers)
         if term.name in seen:
             raise InvalidRewardSpec(
                 f"term {index} of reward spec {name!r}: name {term.name!r} is used twice; "
@@ -161,10 +165,66 @@ def _from_dict(data: Mapping[str, Any], check_verifiers: bool) -> pb.RewardSpec:
             )
         seen.add(term.name)
         spec.terms.append(term)
+    if check_verifiers:
+        accuracy_terms(spec.terms, [registry.get_verifier(t.verifier) for t in spec.terms], name)
     return spec
 
 
-def _term_from_dict(raw: Any, where: str, check_verifiers: bool, first: bool) -> pb.RewardTerm:
+def accuracy_terms(
+    terms: Sequence[pb.RewardTerm], verifiers: Sequence[registry.Verifier], spec_name: str = ""
+) -> list[int | None]:
+    """For each term, the index of the term whose verdict tells it which completions are correct.
+
+    A group term (`GroupVerifier`) takes correctness from the term its `accuracy_term` names, or,
+    when it names none, from the spec's only per-completion term. Every other term gets None, and so
+    does a group term that does not shape by correctness and leaves the choice open. Raises
+    InvalidRewardSpec when a correctness-shaping term has no such term or several to choose from,
+    or when `accuracy_term` names a missing term, a group term, or is set on a per-completion term.
+    """
+    names = [t.name or v.name for t, v in zip(terms, verifiers)]
+    per_completion = [i for i, v in enumerate(verifiers) if not isinstance(v, registry.GroupVerifier)]
+    sources: list[int | None] = []
+    for index, (term, verifier) in enumerate(zip(terms, verifiers)):
+        where = f"term {names[index]!r} of reward spec {spec_name!r}"
+        if not isinstance(verifier, registry.GroupVerifier):
+            if term.accuracy_term:
+                raise InvalidRewardSpec(
+                    f"{where}: accuracy_term is only for group terms (kimi_length, cosine_length); "
+                    f"{verifier.name!r} judges each completion itself",
+                    term.accuracy_term,
+                )
+            sources.append(None)
+        elif term.accuracy_term:
+            if term.accuracy_term not in names:
+                raise InvalidRewardSpec(
+                    f"{where}: accuracy_term {term.accuracy_term!r} is not a term of this spec "
+                    f"(terms: {', '.join(names)})",
+                    term.accuracy_term,
+                )
+            source = names.index(term.accuracy_term)
+            if source not in per_completion:
+                raise InvalidRewardSpec(
+                    f"{where}: accuracy_term {term.accuracy_term!r} is a group term; name a term that "
+                    "judges each completion (e.g. math)",
+                    term.accuracy_term,
+                )
+            sources.append(source)
+        elif len(per_completion) == 1:
+            sources.append(per_completion[0])
+        elif getattr(verifier, "needs_correctness", False):
+            choices = ", ".join(repr(names[i]) for i in per_completion) or "none"
+            raise InvalidRewardSpec(
+                f"{where}: {verifier.name!r} shapes by correctness, but the spec does not say which "
+                f"term judges it (per-completion terms: {choices}); set accuracy_term to one of "
+                "them, or add an accuracy term such as math",
+                terms[index].name,
+            )
+        else:
+            sources.append(None)
+    return sources
+
+
+def _term_from_dict(raw: Any, where: str, check_verifiers: bool) -> pb.RewardTerm:
     if not isinstance(raw, Mapping):
         raise InvalidRewardSpec(f"{where} must be a mapping with a 'verifier', got {raw!r}", raw)
     _reject_unknown_keys(raw, _TERM_KEYS, where)
@@ -175,15 +235,9 @@ def _term_from_dict(raw: Any, where: str, check_verifiers: bool, first: bool) ->
         )
     if check_verifiers:
         try:
-            found = registry.get_verifier(verifier)
+            registry.get_verifier(verifier)
         except UnknownVerifier as exc:
             raise InvalidRewardSpec(f"{where}: {exc}", verifier) from None
-        if first and isinstance(found, registry.GroupVerifier) and found.needs_correctness:
-            raise InvalidRewardSpec(
-                f"{where}: {verifier!r} shapes by correctness, so it cannot be the first term; "
-                "put an accuracy term (e.g. math) first, with weight 0 if it should not add reward",
-                verifier,
-            )
     weight = raw.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
         hint = " (YAML 1.1 reads 1e-3 as text: write 1.0e-3)" if isinstance(weight, str) else ""
@@ -196,7 +250,12 @@ def _term_from_dict(raw: Any, where: str, check_verifiers: bool, first: bool) ->
         raise InvalidRewardSpec(
             f"{where}: options must be a mapping with text keys, got {options!r}", options
         )
-    term = pb.RewardTerm(name=name, verifier=verifier, weight=float(weight))
+    accuracy_term = raw.get("accuracy_term") or ""
+    if not isinstance(accuracy_term, str):
+        raise InvalidRewardSpec(
+            f"{where}: accuracy_term must be the name of another term, got {accuracy_term!r}", accuracy_term
+        )
+    term = pb.RewardTerm(name=name, verifier=verifier, weight=float(weight), accuracy_term=accuracy_term)
     try:
         json_format.ParseDict(dict(options), term.options)
     except (json_format.ParseError, TypeError, ValueError) as exc:
@@ -272,13 +331,13 @@ NAMED_SPECS: dict[str, dict[str, Any]] = {
     "kimi_math": {
         "terms": [
             {"name": "accuracy", "verifier": "math", "weight": 1.0},
-            {"name": "length", "verifier": "kimi_length", "weight": 1.0},
+            {"name": "length", "verifier": "kimi_length", "weight": 1.0, "accuracy_term": "accuracy"},
         ]
     },
     "cosine_math": {
         "terms": [
             {"name": "accuracy", "verifier": "math", "weight": 0.0},
-            {"name": "length", "verifier": "cosine_length", "weight": 1.0},
+            {"name": "length", "verifier": "cosine_length", "weight": 1.0, "accuracy_term": "accuracy"},
         ]
     },
 }

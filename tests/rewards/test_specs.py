@@ -112,14 +112,28 @@ def test_registered_spec_loads_by_name():
         ({"name": "x", "terms": [{"verifier": "format", "weight": float("nan")}]}, "got nan"),
         ("name: x\nterms:\n  - {verifier: format, weight: 1e-3}\n", "write 1.0e-3"),
         ({"name": "x", "term": []}, "unknown key(s) 'term'"),
-        ({"name": "x", "terms": [{"verifier": "format", "weigth": 1}]}, "'weigth'; allowed: name, options"),
+        (
+            {"name": "x", "terms": [{"verifier": "format", "weigth": 1}]},
+            "'weigth'; allowed: accuracy_term, name",
+        ),
         ({"name": "x", "terms": []}, "non-empty list 'terms'"),
         ({"name": "x", "terms": ["format"]}, "must be a mapping"),
         ({"name": "x", "terms": [{"verifier": "format"}, {"verifier": "format"}]}, "'format' is used twice"),
         ({"name": "x", "terms": [{"verifier": "format", "options": [1]}]}, "options must be a mapping"),
         (
-            {"name": "x", "terms": [{"verifier": "kimi_length"}, {"verifier": "format"}]},
-            "cannot be the first",
+            {
+                "name": "x",
+                "terms": [{"verifier": "format"}, {"verifier": "overlong"}, {"verifier": "kimi_length"}],
+            },
+            "set accuracy_term to one of them",
+        ),
+        ({"name": "x", "terms": [{"verifier": "cosine_length"}]}, "per-completion terms: none"),
+        (
+            {
+                "name": "x",
+                "terms": [{"verifier": "format"}, {"verifier": "kimi_length", "accuracy_term": "fmt"}],
+            },
+            "accuracy_term 'fmt' is not a term of this spec",
         ),
         ({"name": 3, "terms": [{"verifier": "format"}]}, "name must be text"),
         ("- just\n- a list\n", "must be a mapping, got list"),
