@@ -186,8 +186,8 @@ def gae(
 
     delta_t = r_t + gamma * V_{t+1} - V_t (V = 0 past the end), A_t = delta_t + gamma * lam * A_{t+1},
     R_t = A_t + V_t, over valid tokens only: a masked token is skipped, the next value and the running A
-    carried through it (verl CA L215-264; CleanRL ppo.py). 0 on masked tokens. Not whitened: the caller
-    applies ``masked_whiten`` to the advantages.
+    carried through it (verl CA L215-264; CleanRL ppo.py), and its reward ignored. 0 on masked tokens. Not
+    whitened: the caller applies ``masked_whiten`` to the advantages.
     """
     rewards, values, valid = token_rewards.detach(), values.detach(), mask.bool()
     next_value = values.new_zeros(values.shape[0])
