@@ -50,7 +50,8 @@ def test_power_tower_is_refused_without_blocking(pool: WorkerPool) -> None:
 
 
 def test_slow_comparison_reports_timeout_not_wrong(pool: WorkerPool) -> None:
-    slow = request(r"\boxed{(a+b+c+d+1)^{60}}", "(a+b+c+d+2)^{60}", timeout_seconds=0.8)
+    # Not a rational function (sqrt 2), so no exact modular check: expand runs into the soft limit.
+    slow = request(r"\boxed{(\sqrt{2}a+b+c+d+1)^{60}}", r"(\sqrt{2}a+b+c+d+2)^{60}", timeout_seconds=0.8)
     response = rlvr.verify(slow, pool=pool)
     assert response.status == pb.TIMEOUT
     assert response.reward == 0.0

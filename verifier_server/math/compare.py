@@ -10,7 +10,13 @@ import sympy
 from sympy.core.function import AppliedUndef
 
 from rlvr.verifier_server.math.limits import StepTimeout, time_limit
-from rlvr.verifier_server.math.numeric import INFINITIES, agree_at_random_points, proportional, to_complex
+from rlvr.verifier_server.math.numeric import (
+    INFINITIES,
+    agree_at_random_points,
+    proportional,
+    rational_identity,
+    to_complex,
+)
 from rlvr.verifier_server.math.relations import (
     all_ops,
     as_set,
@@ -63,6 +69,8 @@ class Decision:
 
 
 _EXACT_TOL = 1e-12
+# Exact expressions evaluated at 30 digits agree to ~28 digits; a difference above 1e-20 is real.
+_SYMBOLIC_TOL = 1e-20
 _MEMBERSHIP_RE = re.compile(r"^\s*([A-Za-z])\s*\\in(?![A-Za-z])")
 _APPROX_RE = re.compile(r"\d\.\d|(?<![\d.])\.\d")
 
@@ -206,7 +214,10 @@ class _Context:
             return self.simplified(ref, cand, "numbers could not be evaluated")
         tolerance = self.tolerance if self.tolerance is not None else _EXACT_TOL
         scale = max(abs(ref_value), abs(cand_value))
-        if abs(ref_value - cand_value) <= tolerance * scale and self.within_last_digit(ref, cand):
+        close = abs(ref_value - cand_value) <= tolerance * scale
+        if close and self.tolerance is None and not self.agree_to_many_digits(ref, cand):
+            return Decision(False, "different numbers (they differ beyond the 12th digit)")
+        if close and self.within_last_digit(ref, cand):
             how = (
                 "numeric equality"
                 if tolerance == _EXACT_TOL
@@ -214,6 +225,18 @@ class _Context:
             )
             return Decision(True, how)
         return self.rounded(ref, cand, Decision(False, "different numbers"))
+
+    def agree_to_many_digits(self, ref: sympy.Expr, cand: sympy.Expr) -> bool:
+        """Exact values that agree to 12 digits must agree to 45 (`sqrt(10^30+1)` is not `10^15`);
+        when they cannot be evaluated that far, the 12-digit agreement stands."""
+        try:
+            with time_limit(self.config.symbolic_seconds):
+                high_a, high_b = sympy.N(ref, 60), sympy.N(cand, 60)
+                difference = abs(sympy.N(high_a - high_b, 60))
+                scale = max(abs(high_a), abs(high_b))
+        except (StepTimeout, TypeError, ValueError, ArithmeticError):
+            return True
+        return bool(difference <= scale * sympy.Float("1e-45"))
 
     def within_last_digit(self, ref: sympy.Expr, cand: sympy.Expr) -> bool:
         """A decimal answer with k places must be within one unit of its last digit (1.0000001 != 1)."""
@@ -296,6 +319,11 @@ class _Context:
         return otherwise
 
     def symbolic(self, ref: sympy.Expr, cand: sympy.Expr) -> Decision:
+        if self.tolerance is None:
+            exact = rational_identity(ref, cand)
+            if exact is not None:
+                how = "equal" if exact else "different"
+                return Decision(exact, f"{how} as rational functions (exact, at random points mod 2^61-1)")
         try:
             with time_limit(self.config.symbolic_seconds):
                 if sympy.expand(ref - cand) == 0:
@@ -304,12 +332,12 @@ class _Context:
             pass
         except (TypeError, ValueError, ArithmeticError, RecursionError):
             pass
-        verdict = agree_at_random_points(ref, cand, self.config.points, self.tolerance or 1e-9)
+        verdict = agree_at_random_points(ref, cand, self.config.points, self.tolerance or _SYMBOLIC_TOL)
         if verdict is True:
-            return Decision(True, f"numeric equality at {self.config.points} random points")
+            return Decision(True, "numeric equality at random points of both signs")
         if verdict is False:
             return Decision(False, "expressions differ at a random point")
-        return self.simplified(ref, cand, "expressions could not be evaluated")
+        return self.simplified(ref, cand, "numeric checks could not decide")
 
     def simplified(self, ref: sympy.Expr, cand: sympy.Expr, reason: str) -> Decision:
         try:
