@@ -178,7 +178,7 @@ def agree_at_random_points(ref: sympy.Expr, cand: sympy.Expr, points: int, toler
 
 
 def _compare_at(ref: sympy.Expr, cand: sympy.Expr, subs: dict, tolerance: float) -> str:
-    """"agree", "differ" (both real, different), "branch" (different, one not real) or "skip"."""
+    """One point: agree, differ (both real and different), branch (different, one not real) or skip."""
     try:
         with time_limit(1.0):
             a = complex(ref.evalf(30, subs=subs))
