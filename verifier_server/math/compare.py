@@ -12,6 +12,7 @@ from sympy.core.function import AppliedUndef
 from rlvr.verifier_server.math.limits import StepTimeout, time_limit
 from rlvr.verifier_server.math.numeric import (
     INFINITIES,
+    agree_at_integer_points,
     agree_at_random_points,
     proportional,
     rational_identity,
@@ -319,6 +320,11 @@ class _Context:
         return otherwise
 
     def symbolic(self, ref: sympy.Expr, cand: sympy.Expr) -> Decision:
+        if ref.has(sympy.Sum, sympy.Product) or cand.has(sympy.Sum, sympy.Product):
+            at_integers = agree_at_integer_points(ref, cand, self.tolerance or _SYMBOLIC_TOL)
+            if at_integers is not None:
+                how = "equal" if at_integers else "different"
+                return Decision(at_integers, f"{how} at integer values of the bounds (sum without closed form)")
         if self.tolerance is None:
             exact = rational_identity(ref, cand)
             if exact is not None:

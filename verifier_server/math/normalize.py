@@ -40,7 +40,7 @@ _UNICODE = {
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 
 _SPACING_RE = re.compile(
-    r"(?<!\\)\\(?:[,;:! ]|q?quad|displaystyle\b|textstyle\b|limits\b|nolimits\b|big[lr]?\b|Big[lr]?\b|bigg[lr]?\b|Bigg[lr]?\b)|~"
+    r"(?<!\\)\\(?:[,;:! ]|q?quad|displaystyle(?![A-Za-z])|textstyle(?![A-Za-z])|limits(?![A-Za-z])|nolimits(?![A-Za-z])|big[lr]?\b|Big[lr]?\b|bigg[lr]?\b|Bigg[lr]?\b)|~"
 )
 _LEFT_RIGHT_RE = re.compile(
     r"\\(?:left|right)\s*(\\[{}|]|\\[lr]?(?:vert|brace|angle|floor|ceil)\b|[()\[\]|.]|)"

@@ -15,6 +15,7 @@ from typing import Any
 import sympy
 
 from rlvr.verifier_server.math.lexer import STYLE_COMMANDS, Token, tokenize, words
+from rlvr.verifier_server.math.limits import StepTimeout, time_limit
 from rlvr.verifier_server.math.normalize import clean, normalize_answer, strip_trailing
 from rlvr.verifier_server.math.units import canonical_unit
 from rlvr.verifier_server.math.values import (
@@ -91,7 +92,7 @@ _SET_OPS = {"cup": "union", "cap": "intersection", "minus": "minus"}
 _PM = sympy.Symbol("_pm_")
 _ELLIPSIS = sympy.Symbol("...")
 _STRUCTURAL_COMMANDS = words(
-    "int iint oint sum prod lim limsup liminf partial nabla pmod bmod mod over choose end hline cline "
+    "int iint oint lim limsup liminf partial nabla pmod bmod mod over choose end hline cline "
     "multicolumn label tag nonumber notag newline hfill vspace hspace phantom underbrace overbrace"
 )
 _ARGUMENT_CMDS = frozenset({"pi", "frac", "sqrt"})
@@ -186,6 +187,8 @@ class _Parser:
         self.config = config
         self.text = text
         self.depth = 0
+        self.body_depth = 0  # inside the body of a \sum or \prod
+        self.bound: set[str] = set()  # the index names of the sums being read
 
     # -- token helpers -------------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token:
@@ -355,7 +358,9 @@ class _Parser:
         if token.kind in ("sym", "cmd"):
             return token.value not in ("end", "pmod", "bmod", "mod")
         if token.kind == "num":
-            return False  # "2 3" is not a product; mixed numbers are handled in parse_number
+            # "2 3" is not a product (mixed numbers are handled in parse_number), but inside a sum's
+            # body "\\binom{n}{k} 2^{n-k}" is.
+            return self.body_depth > 0 and self.peek(-1).kind != "num"
         return token.kind == "op" and token.value in ("(", "{", "lfloor", "lceil")
 
     def parse_unary(self) -> Any:
@@ -521,6 +526,8 @@ class _Parser:
         return None
 
     def parse_symbol(self, name: str) -> Any:
+        if name in self.bound:
+            return sympy.Symbol(name)  # a sum's index, even when it is named i or e
         if name == "oo":
             return sympy.oo
         if name == "e" and not self.at_op("_"):
@@ -627,6 +634,8 @@ class _Parser:
             if top.is_Integer and top > 20000:
                 raise AnswerTooLarge(f"binomial coefficient of {top} is too large to evaluate", self.text)
             return sympy.binomial(top, bottom)
+        if name in ("sum", "prod"):
+            return self.parse_big_operator(name)
         if name in _FUNCTIONS:
             return self.parse_function(name)
         if name in _GREEK:
@@ -682,6 +691,47 @@ class _Parser:
         else:
             result = function(exprs[0])
         return result if power is None else self._pow(result, power)
+
+    def parse_big_operator(self, name: str) -> sympy.Expr:
+        """`\\sum_{k=1}^{n} body` / `\\prod_{k=1}^{n} body`: the body is the product that follows
+        (up to the next `+` or `-`), as written in the field. Evaluated to a closed form when sympy
+        finds one within a second; otherwise kept as an unevaluated Sum / Product."""
+        if not self.at_op("_"):
+            raise self.fail(f"\\{name} needs bounds: \\{name}_{{k=1}}^{{n}}")
+        self.next()
+        braced = self.at_op("{")
+        if braced:
+            self.next()
+        variable = self.next()
+        if variable.kind != "sym" or not self.at_op("="):
+            raise self.fail(f"\\{name} needs an index and a lower bound, as in _{{k=1}}")
+        self.next()
+        lower = _expr(self.parse_additive()) if braced else _expr(self.parse_primary())
+        if braced:
+            self.expect_op("}")
+        if not self.at_op("^"):
+            raise self.fail(f"\\{name} needs an upper bound, as in ^{{n}}")
+        self.next()
+        upper = _expr(self.parse_argument())
+        index = sympy.Symbol(variable.value)
+        self.body_depth += 1
+        outer = set(self.bound)
+        self.bound.add(variable.value)
+        try:
+            body = _expr(self.parse_term())
+        finally:
+            self.body_depth -= 1
+            self.bound = outer
+        if name == "prod" and lower.is_Integer and upper.is_Integer and upper - lower > 20_000:
+            raise AnswerTooLarge(f"\\prod over more than 20000 factors", self.text)
+        operator_class = sympy.Sum if name == "sum" else sympy.Product
+        unevaluated = operator_class(body, (index, lower, upper))
+        try:
+            with time_limit(1.0):
+                value = unevaluated.doit()
+        except (StepTimeout, TypeError, ValueError, NotImplementedError, ArithmeticError, RecursionError):
+            return unevaluated
+        return value if isinstance(value, sympy.Expr) else unevaluated
 
     def _continues_argument(self) -> bool:
         token = self.peek()
