@@ -723,7 +723,7 @@ class _Parser:
             self.body_depth -= 1
             self.bound = outer
         if name == "prod" and lower.is_Integer and upper.is_Integer and upper - lower > 20_000:
-            raise AnswerTooLarge(f"\\prod over more than 20000 factors", self.text)
+            raise AnswerTooLarge("\\prod over more than 20000 factors", self.text)
         operator_class = sympy.Sum if name == "sum" else sympy.Product
         unevaluated = operator_class(body, (index, lower, upper))
         try:
