@@ -33,7 +33,13 @@ def save_model_dir(path: Path, policy: Policy, tokenizer: Any, run: dict[str, An
 
 
 def save_checkpoint(
-    path: Path, policy: Policy, tokenizer: Any, optimizer: Any, scheduler: Any, state: dict[str, Any], run: dict
+    path: Path,
+    policy: Policy,
+    tokenizer: Any,
+    optimizer: Any,
+    scheduler: Any,
+    state: dict[str, Any],
+    run: dict,
 ) -> Path:
     """`save_model_dir` plus everything a resume needs: trainable weights, optimizer, scheduler, RNGs, state."""
     save_model_dir(path, policy, tokenizer, run)
@@ -44,7 +50,11 @@ def save_checkpoint(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "state": state,
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+            },
         },
         path / STATE_FILE,
     )

@@ -33,7 +33,9 @@ class PromptEncoder:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _render(self, messages: Sequence[dict[str, str]]) -> str:
-        return str(self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False))
+        return str(
+            self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        )
 
     def messages(self, observation: Any) -> list[dict[str, str]]:
         if isinstance(observation, str):
@@ -55,7 +57,7 @@ class PromptEncoder:
         new = self.messages(observation)
         new = new[len(history) :] if len(new) > len(history) else new
         history.extend(new)
-        marked = [*history[:-len(new) - 1], {**history[-len(new) - 1], "content": _SENTINEL}, *new]
+        marked = [*history[: -len(new) - 1], {**history[-len(new) - 1], "content": _SENTINEL}, *new]
         after = self._render(marked).split(_SENTINEL, 1)[1]
         if stopped and self.eos_text and after.startswith(self.eos_text):
             after = after[len(self.eos_text) :]  # the model's sampled EOS already closed the turn
@@ -85,7 +87,10 @@ class RolloutCollector:
         vec = self.vec_env
         observations, _ = vec.reset(seed=seed)
         size = vec.group_size
-        trajectories = [Trajectory(self.encoder.prompt(o), group=group_offset + i // size) for i, o in enumerate(observations)]
+        trajectories = [
+            Trajectory(self.encoder.prompt(o), group=group_offset + i // size)
+            for i, o in enumerate(observations)
+        ]
         contexts = [list(t.prompt_ids) for t in trajectories]
         histories = [self.encoder.messages(o) for o in observations]
         playing = np.ones(vec.num_envs, dtype=bool)
@@ -116,7 +121,14 @@ class RolloutCollector:
         return trajectories
 
     def _record(
-        self, i: int, traj: Trajectory, generation: Generation, text: str, rewards: np.ndarray, info: dict, turn: int
+        self,
+        i: int,
+        traj: Trajectory,
+        generation: Generation,
+        text: str,
+        rewards: np.ndarray,
+        info: dict,
+        turn: int,
     ) -> None:
         known = bool(info["reward_known"][i])
         reward = float(rewards[i]) if known else math.nan
@@ -138,7 +150,9 @@ def _row_info(info: dict, i: int) -> dict[str, Any]:
     return {
         key: _unstack(source[key], i)
         for key in source
-        if not key.startswith("_") and key not in ("final_info", "final_obs") and source.get(f"_{key}", [True] * (i + 1))[i]
+        if not key.startswith("_")
+        and key not in ("final_info", "final_obs")
+        and source.get(f"_{key}", [True] * (i + 1))[i]
     }
 
 

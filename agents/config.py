@@ -12,7 +12,9 @@ from rlvr.agents.presets import ALGOS, preset_values
 from rlvr.verifier_server.errors import RlvrError
 
 Advantage = Literal["ema", "rloo", "grpo", "dr_grpo", "reinforce_pp", "reinforce_pp_baseline", "gae"]
-Aggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm", "dr-grpo"]
+Aggregation = Literal[
+    "token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm", "dr-grpo"
+]
 
 
 class ConfigError(RlvrError, ValueError):
@@ -36,11 +38,17 @@ class TrainConfig(BaseModel):
 
     # -- what to train on what
     model: str = Field("tiny", description="a local HF model dir, or 'tiny' (built offline for the env)")
-    gguf_file: str | None = Field(None, description="GGUF file name inside `model` (transformers' GGUF loading)")
+    gguf_file: str | None = Field(
+        None, description="GGUF file name inside `model` (transformers' GGUF loading)"
+    )
     env: str = Field("rlvr/Arithmetic-v0", description="any registered rlvr/... env id")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the env")
-    verifier: str | None = Field(None, description="None: in process; 'grpc://host:port': a running rlvr serve")
-    chat_template: bool | None = Field(None, description="wrap prompts with the tokenizer's chat template (None: when it has one)")
+    verifier: str | None = Field(
+        None, description="None: in process; 'grpc://host:port': a running rlvr serve"
+    )
+    chat_template: bool | None = Field(
+        None, description="wrap prompts with the tokenizer's chat template (None: when it has one)"
+    )
     output_dir: Path = Field(Path("runs/rlvr"), description="checkpoints, metrics.jsonl, curves.png")
     seed: int = Field(0, description="seeds torch, sampling and the training task stream")
 
@@ -48,14 +56,22 @@ class TrainConfig(BaseModel):
     algo: str = Field("grpo", description=f"preset: {', '.join(ALGOS)}")
     advantage: Advantage | None = Field(None, description="advantage estimator")
     loss_agg: Aggregation | None = Field(None, description="loss aggregation mode (ALGORITHMS.md §1.3)")
-    use_ratio: bool | None = Field(None, description="importance ratio and clipping (False: plain REINFORCE loss)")
+    use_ratio: bool | None = Field(
+        None, description="importance ratio and clipping (False: plain REINFORCE loss)"
+    )
     eps_low: float | None = Field(None, ge=0, description="clip range below 1")
     eps_high: float | None = Field(None, ge=0, description="clip range above 1 (DAPO clip-higher: 0.28)")
     dual_clip: float | None = Field(None, gt=1, description="dual-clip constant c for negative advantages")
-    scale_rewards: Literal["group", "batch", "none"] | None = Field(None, description="GRPO std scaling (None: by advantage)")
-    beta: float | None = Field(None, ge=0, description="KL coefficient to the reference (0: no reference model)")
+    scale_rewards: Literal["group", "batch", "none"] | None = Field(
+        None, description="GRPO std scaling (None: by advantage)"
+    )
+    beta: float | None = Field(
+        None, ge=0, description="KL coefficient to the reference (0: no reference model)"
+    )
     kl_estimator: Literal["k1", "k2", "k3"] | None = Field(None, description="KL estimator")
-    kl_placement: Literal["reward", "loss"] | None = Field(None, description="KL in the token rewards or in the loss")
+    kl_placement: Literal["reward", "loss"] | None = Field(
+        None, description="KL in the token rewards or in the loss"
+    )
     kl_target: float | None = Field(None, gt=0, description="adaptive KL target (None: fixed coefficient)")
     kl_horizon: int = Field(10000, gt=0, description="adaptive KL horizon")
     entropy_coef: float = Field(0.0, description="entropy bonus coefficient")
@@ -68,9 +84,13 @@ class TrainConfig(BaseModel):
     ema_decay: float = Field(0.9, ge=0, lt=1, description="EMA baseline decay (reinforce)")
     dynamic_sampling: bool | None = Field(None, description="drop zero-variance groups and re-sample (DAPO)")
     max_gen_batches: int = Field(4, ge=1, description="generation rounds per step with dynamic sampling")
-    overlong_buffer: float | None = Field(None, gt=0, le=1, description="add DAPO's overlong term: buffer as a share of max_new_tokens")
+    overlong_buffer: float | None = Field(
+        None, gt=0, le=1, description="add DAPO's overlong term: buffer as a share of max_new_tokens"
+    )
     mask_truncated: bool = Field(False, description="drop truncated completions from the loss")
-    is_correction: bool = Field(False, description="truncated importance weights for sampler/trainer mismatch")
+    is_correction: bool = Field(
+        False, description="truncated importance weights for sampler/trainer mismatch"
+    )
     is_cap: float = Field(2.0, gt=1, description="cap of the importance weights")
 
     # -- batch and sampling
@@ -93,13 +113,19 @@ class TrainConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0)
     lora: LoRAConfig | None = Field(None, description="train LoRA adapters instead of all weights")
     gradient_checkpointing: bool = False
-    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="auto: bf16 on GPUs that support it")
-    sft_steps: int = Field(0, ge=0, description="SFT warm start on generator solutions before RL (R1 cold start)")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="auto: bf16 on GPUs that support it"
+    )
+    sft_steps: int = Field(
+        0, ge=0, description="SFT warm start on generator solutions before RL (R1 cold start)"
+    )
     sft_lr: float = Field(1e-3, gt=0)
     sft_batch_size: int = Field(32, ge=1)
 
     # -- evaluation, logging, checkpoints
-    eval_every: int = Field(25, ge=0, description="steps between held-out evaluations (0: only at start and end)")
+    eval_every: int = Field(
+        25, ge=0, description="steps between held-out evaluations (0: only at start and end)"
+    )
     eval_tasks: int = Field(200, ge=1, description="held-out seeds per evaluation")
     save_every: int = Field(0, ge=0, description="steps between checkpoints (0: only final)")
     resume: bool = Field(False, description="continue from the latest checkpoint in output_dir")
@@ -181,7 +207,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of settings, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"config file {path} must hold a mapping of settings, got {type(loaded).__name__}"
+            )
         values = loaded or {}
     for dotted, value in (overrides or {}).items():
         *parents, leaf = dotted.split(".")

@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from rlvr.agents.batch import TensorBatch
-
 from rlvr.verifier_server.errors import RlvrError
 
 
@@ -33,6 +32,7 @@ def load_tokenizer(model_dir: str | Path, gguf_file: str | None = None) -> Any:
     """The tokenizer saved with the model; BPE tokenizers load as trained (ALGORITHMS.md §10 pitfall)."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    check_model_dir(model_dir, gguf_file)
     if gguf_file:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=gguf_file)
     elif (Path(model_dir) / "tokenizer.json").exists():
@@ -45,20 +45,30 @@ def load_tokenizer(model_dir: str | Path, gguf_file: str | None = None) -> Any:
     return tokenizer
 
 
-def load_model(model_dir: str | Path, *, gguf_file: str | None = None, dtype: torch.dtype = torch.float32) -> Any:
-    """`AutoModelForCausalLM.from_pretrained` with errors that say what to fix."""
-    from transformers import AutoModelForCausalLM
-
+def check_model_dir(model_dir: str | Path, gguf_file: str | None = None) -> Path:
+    """`model_dir` as a Path, or a `ModelLoadError` saying what is missing."""
     path = Path(model_dir)
     if not path.is_dir():
         raise ModelLoadError(
             f"model dir {model_dir} does not exist: pass a local Hugging Face model dir "
             "(config.json + weights), or model: tiny"
         )
+    if gguf_file is not None and not (path / gguf_file).exists():
+        raise ModelLoadError(f"model dir {model_dir} has no GGUF file {gguf_file}")
     if gguf_file is None and not (path / "config.json").exists():
         gguf_files = sorted(p.name for p in path.glob("*.gguf"))
         hint = f"; it holds {gguf_files[0]}: pass gguf_file: {gguf_files[0]}" if gguf_files else ""
         raise ModelLoadError(f"model dir {model_dir} has no config.json{hint}")
+    return path
+
+
+def load_model(
+    model_dir: str | Path, *, gguf_file: str | None = None, dtype: torch.dtype = torch.float32
+) -> Any:
+    """`AutoModelForCausalLM.from_pretrained` with errors that say what to fix."""
+    from transformers import AutoModelForCausalLM
+
+    path = check_model_dir(model_dir, gguf_file)
     try:
         return AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, dtype=dtype)
     except (OSError, ValueError) as exc:
@@ -89,9 +99,13 @@ class Policy(nn.Module):
         return hasattr(self.model, "disable_adapter")
 
     def forward(self, batch: TensorBatch, *, with_entropy: bool = False) -> ForwardOutput:  # type: ignore[override]
-        return self._score(self.model, batch, with_entropy=with_entropy, with_values=self.value_head is not None)
+        return self._score(
+            self.model, batch, with_entropy=with_entropy, with_values=self.value_head is not None
+        )
 
-    def _score(self, model: Any, batch: TensorBatch, *, with_entropy: bool, with_values: bool) -> ForwardOutput:
+    def _score(
+        self, model: Any, batch: TensorBatch, *, with_entropy: bool, with_values: bool
+    ) -> ForwardOutput:
         device = next(model.parameters()).device
         out = model(
             input_ids=batch.input_ids.to(device),

@@ -31,7 +31,15 @@ def solution_examples(env: Any, encoder: PromptEncoder, count: int, *, seed: int
 
 
 def sft_warm_start(
-    policy: Policy, encoder: PromptEncoder, env: Any, *, steps: int, lr: float, batch_size: int, seed: int, progress: Any = None
+    policy: Policy,
+    encoder: PromptEncoder,
+    env: Any,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    progress: Any = None,
 ) -> list[float]:
     """`steps` AdamW steps of next-token cross-entropy on the answer tokens; returns the losses."""
     parameters = [p for p in policy.parameters() if p.requires_grad]

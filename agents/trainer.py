@@ -70,7 +70,9 @@ class Trainer:
     `StepData`, `update(data)` applies one rollout batch's optimisation (epochs x minibatches).
     """
 
-    def __init__(self, config: TrainConfig, *, world: World | None = None, backend: RolloutBackend | None = None):
+    def __init__(
+        self, config: TrainConfig, *, world: World | None = None, backend: RolloutBackend | None = None
+    ):
         self.config = config.resolved()
         self.world = world or init_world()
         cfg = self.config
@@ -88,16 +90,22 @@ class Trainer:
         self.policy = Policy(model, value_head=cfg.advantage == "gae", temperature=cfg.temperature)
         self.policy.to(self.world.device)
         self.reference = make_reference(self.policy) if cfg.beta else None
-        self.chat_template = cfg.chat_template if cfg.chat_template is not None else bool(self.tokenizer.chat_template)
+        self.chat_template = (
+            cfg.chat_template if cfg.chat_template is not None else bool(self.tokenizer.chat_template)
+        )
         self.encoder = PromptEncoder(self.tokenizer, chat_template=self.chat_template)
         self.backend = backend or self._make_backend()
-        self.collector = self._make_collector(cfg.prompts_per_step // self.world.size * cfg.group_size, cfg.group_size)
+        self.collector = self._make_collector(
+            cfg.prompts_per_step // self.world.size * cfg.group_size, cfg.group_size
+        )
         self.eval_collector: RolloutCollector | None = None
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         self.parameters = trainable
         self.optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         warmup = max(cfg.warmup_steps, 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup)
+        )
         self.kl = make_kl_controller(cfg.beta or 0.0, cfg.kl_target, cfg.kl_horizon)
         self.ema = adv.EMABaseline(cfg.ema_decay)
         self.step = 0
@@ -172,7 +180,9 @@ class Trainer:
             ids = [i for i in gymnasium.registry if i.startswith("rlvr/")]
             close = difflib.get_close_matches(self.config.env, ids, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"env {self.config.env!r} is not registered: {hint}rlvr envs: {', '.join(sorted(ids))}")
+            raise ConfigError(
+                f"env {self.config.env!r} is not registered: {hint}rlvr envs: {', '.join(sorted(ids))}"
+            )
 
     def _make_collector(self, rows: int, group_size: int) -> RolloutCollector:
         import gymnasium
@@ -190,7 +200,11 @@ class Trainer:
             for env in vec.envs:
                 term = env.reward_spec.terms.add(name="overlong", verifier="overlong", weight=1.0)
                 term.options.update(
-                    {"max_length": cfg.max_new_tokens, "buffer": cfg.overlong_buffer * cfg.max_new_tokens, "unit": "tokens"}
+                    {
+                        "max_length": cfg.max_new_tokens,
+                        "buffer": cfg.overlong_buffer * cfg.max_new_tokens,
+                        "unit": "tokens",
+                    }
                 )
         collector.vec_env = vec
         return collector
@@ -224,7 +238,9 @@ class Trainer:
         rounds = cfg.max_gen_batches if cfg.dynamic_sampling else 1
         for round_ in range(rounds):
             seed = self._train_seed(step, round_)
-            trajectories = self._collect_checked(self.collector, seed, self.sampling(seed=seed), group_offset=round_ * wanted)
+            trajectories = self._collect_checked(
+                self.collector, seed, self.sampling(seed=seed), group_offset=round_ * wanted
+            )
             drawn.extend(trajectories)
             if not cfg.dynamic_sampling:
                 kept = trajectories
@@ -241,26 +257,39 @@ class Trainer:
             kept = kept[: wanted * cfg.group_size]
             if not kept:  # nothing informative: train on the last draw (zero advantages, KL only)
                 kept = drawn[-wanted * cfg.group_size :]
-        return kept, {"dynamic_sampling/dropped_groups": float(dropped), "rollout/rows_drawn": float(len(drawn))}
+        return kept, {
+            "dynamic_sampling/dropped_groups": float(dropped),
+            "rollout/rows_drawn": float(len(drawn)),
+        }
 
-    def _collect_checked(self, collector: RolloutCollector, seed: int, params: SamplingParams, **kw: Any) -> list[Trajectory]:
+    def _collect_checked(
+        self, collector: RolloutCollector, seed: int, params: SamplingParams, **kw: Any
+    ) -> list[Trajectory]:
         try:
             return collector.collect(seed, params, **kw)
         except Exception as exc:
-            if type(exc).__module__.startswith("grpc"):
-                raise TrainingError(
-                    f"the reward service {self.config.verifier} failed after retries ({exc.__class__.__name__}: "
-                    f"{getattr(exc, 'details', lambda: exc)()}); start it (`rlvr serve`) or drop `verifier` to "
-                    "score in process. Nothing was trained on these rollouts."
-                ) from None
-            raise
+            if not type(exc).__module__.startswith("grpc"):
+                raise
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            raise TrainingError(
+                f"the reward service {self.config.verifier} failed after retries ({details}); start it "
+                "(`rlvr serve`) or drop `verifier` to score in process. Nothing was trained on these rollouts."
+            ) from None
 
     def rollout(self, step: int) -> StepData:
         """Sample, score and prepare one rollout batch (advantages, old/ref logprobs, values)."""
+        started = time.perf_counter()
+        trajectories, metrics = self.collect(step)
+        data = self.prepare(trajectories)
+        data.metrics.update(metrics)
+        data.metrics["time/generate"] = time.perf_counter() - started - data.metrics["time/logprob"]
+        return data
+
+    def prepare(self, trajectories: list[Trajectory]) -> StepData:
+        """Collate scored trajectories and compute what the update needs (old/ref logprobs, advantages)."""
         cfg = self.config
         timer = _Timer()
-        with timer("generate"):
-            trajectories, metrics = self.collect(step)
+        metrics: dict[str, float] = {}
         batch = collate(trajectories, self.tokenizer.pad_token_id)
         known = ~torch.isnan(batch.scores)
         mask = batch.response_mask * known[:, None]
@@ -269,8 +298,10 @@ class Trainer:
         metrics.update(self._rollout_metrics(trajectories, batch))
         self._check_scored(trajectories, known)
         data = StepData(batch=batch, mask=mask, advantages=torch.zeros_like(mask))
-        need_old = (cfg.epochs or 1) * (cfg.minibatches or 1) > 1 or cfg.is_correction or (
-            bool(cfg.beta) and cfg.kl_placement == "reward"
+        need_old = (
+            (cfg.epochs or 1) * (cfg.minibatches or 1) > 1
+            or cfg.is_correction
+            or (bool(cfg.beta) and cfg.kl_placement == "reward")
         )
         with timer("logprob"), torch.no_grad():
             if need_old or cfg.advantage == "gae":
@@ -278,7 +309,9 @@ class Trainer:
                 data.old_logp = old.logp if need_old else None
                 data.values = old.values
             if cfg.beta:
-                data.ref_logp = self._micro_map(batch, lambda mb: self.policy.reference_logp(mb, self.reference))
+                data.ref_logp = self._micro_map(
+                    batch, lambda mb: self.policy.reference_logp(mb, self.reference)
+                )
         self._estimate(data)
         if cfg.is_correction and data.old_logp is not None:
             data.is_weights = torch.exp(data.old_logp - batch.sampler_logprobs).clamp(max=cfg.is_cap) * mask
@@ -286,8 +319,8 @@ class Trainer:
         if mismatch is not None:
             metrics["sampling/logprob_diff_mean"] = float(masked_mean(mismatch, mask))
             metrics["sampling/logprob_diff_max"] = float((mismatch * mask).max()) if mask.any() else 0.0
-        metrics.update(timer.seconds("time/"))
-        data.metrics = metrics
+        data.metrics.update(metrics)
+        data.metrics["time/logprob"] = timer.totals["logprob"]
         return data
 
     def _check_scored(self, trajectories: list[Trajectory], known: torch.Tensor) -> None:
@@ -302,7 +335,11 @@ class Trainer:
     def _no_grad_forward(self, batch: TensorBatch) -> Any:
         outputs = [self.policy(batch.rows(idx)) for idx in self._micro_indices(torch.arange(len(batch)))]
         logp = _pad_cat([o.logp for o in outputs], batch.response_ids.shape[1])
-        values = _pad_cat([o.values for o in outputs], batch.response_ids.shape[1]) if outputs[0].values is not None else None
+        values = (
+            _pad_cat([o.values for o in outputs], batch.response_ids.shape[1])
+            if outputs[0].values is not None
+            else None
+        )
         return _Forward(logp, values)
 
     def _micro_map(self, batch: TensorBatch, fn: Callable[[TensorBatch], torch.Tensor]) -> torch.Tensor:
@@ -320,7 +357,9 @@ class Trainer:
         kl_rewards = torch.zeros_like(mask)
         if cfg.beta and cfg.kl_placement == "reward":
             assert data.old_logp is not None and data.ref_logp is not None
-            kl_rewards = -self.kl.value * kl_estimate(data.old_logp, data.ref_logp, cfg.kl_estimator or "k1") * mask
+            kl_rewards = (
+                -self.kl.value * kl_estimate(data.old_logp, data.ref_logp, cfg.kl_estimator or "k1") * mask
+            )
             scores = scores + kl_rewards.sum(-1)
         token_rewards = batch.token_rewards * mask + kl_rewards
         g = cfg.group_size
@@ -343,7 +382,9 @@ class Trainer:
             )
         elif kind == "gae":
             assert data.values is not None
-            raw, data.returns = adv.gae(token_rewards, data.values, mask, gamma=cfg.gamma or 1.0, lam=cfg.lam or 1.0)
+            raw, data.returns = adv.gae(
+                token_rewards, data.values, mask, gamma=cfg.gamma or 1.0, lam=cfg.lam or 1.0
+            )
             data.advantages = masked_whiten(raw, mask)
         data.advantages = torch.nan_to_num(data.advantages) * mask
         data.metrics.update(diagnostics.advantage_stats(data.advantages, mask))
@@ -359,7 +400,11 @@ class Trainer:
         counts: Counter[str] = Counter()
         generator = torch.Generator().manual_seed(cfg.seed * 7919 + self.step)
         for _ in range(epochs):
-            order = torch.randperm(len(data.batch), generator=generator) if minibatches > 1 else torch.arange(len(data.batch))
+            order = (
+                torch.randperm(len(data.batch), generator=generator)
+                if minibatches > 1
+                else torch.arange(len(data.batch))
+            )
             for chunk in torch.tensor_split(order, minibatches):
                 stats = self._optimizer_step(data, chunk)
                 for key, value in stats.items():
@@ -451,14 +496,21 @@ class Trainer:
             loss = loss + (cfg.vf_coef or 0.0) * value_term
             stats["loss/value"] = float(value_term.detach())
             stats["value/clip_ratio"] = float((v_clipped * mask).sum())
-            stats["value/explained_variance"] = diagnostics.explained_variance(out.values.detach(), returns, mask) * float(mask.sum())
+            stats["value/explained_variance"] = diagnostics.explained_variance(
+                out.values.detach(), returns, mask
+            ) * float(mask.sum())
         n = float(mask.sum())
         stats["entropy"] = float((out.entropy.detach() * mask).sum())
         if kl_ref is not None:
             stats["kl/ref"] = float((kl_ref.detach() * mask).sum())
         ratio_stats = diagnostics.ratio_stats(
-            ratio, out.logp.detach(), old if old is not None else out.logp.detach(), advantages, mask,
-            cfg.eps_low or 0.0, cfg.eps_high or 0.0,
+            ratio,
+            out.logp.detach(),
+            old if old is not None else out.logp.detach(),
+            advantages,
+            mask,
+            cfg.eps_low or 0.0,
+            cfg.eps_high or 0.0,
         )
         stats.update({key: value * n for key, value in ratio_stats.items()})
         return loss, stats
@@ -475,7 +527,9 @@ class Trainer:
         shares = range(self.world.rank * rows, cfg.eval_tasks, rows * self.world.size)
         correct = total = reward = 0.0
         for start in shares:
-            trajectories = self._collect_checked(collector, EVAL_SEED_BASE + start, self.sampling(greedy=True))
+            trajectories = self._collect_checked(
+                collector, EVAL_SEED_BASE + start, self.sampling(greedy=True)
+            )
             for t in trajectories[: cfg.eval_tasks - start]:
                 total += 1
                 correct += float(bool(t.success))
@@ -488,13 +542,19 @@ class Trainer:
     def run_record(self) -> dict[str, Any]:
         """What `rlvr_train.json` holds: the resolved config and how prompts were built."""
         cfg = self.config
+        dumped = cfg.model_dump(mode="json", fallback=repr)  # env_kwargs may hold objects (a verifier client)
         return {
-            "config": cfg.model_dump(mode="json"),
+            "config": dumped,
             "env": cfg.env,
-            "env_kwargs": cfg.env_kwargs,
+            "env_kwargs": dumped["env_kwargs"],
             "observation": cfg.env_kwargs.get("observation", "text"),
             "chat_template": self.chat_template,
-            "generation": {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k},
+            "generation": {
+                "max_new_tokens": cfg.max_new_tokens,
+                "temperature": cfg.temperature,
+                "top_p": cfg.top_p,
+                "top_k": cfg.top_k,
+            },
             "base_model": str(self.model_dir),
             "step": self.step,
         }
@@ -518,13 +578,25 @@ class Trainer:
 
     def save(self, path: Path) -> None:
         if self.world.is_main:
-            save_checkpoint(path, self.policy, self.tokenizer, self.optimizer, self.scheduler, self.state(), self.run_record())
+            save_checkpoint(
+                path,
+                self.policy,
+                self.tokenizer,
+                self.optimizer,
+                self.scheduler,
+                self.state(),
+                self.run_record(),
+            )
         self.world.barrier()
 
     def train(self, *, on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
         """Run `config.steps` steps: optional SFT warm start, `initial/`, RL, periodic eval, `final/`."""
         cfg = self.config
-        log = MetricsLog(self.output_dir, tensorboard=cfg.tensorboard and self.world.is_main, resume=cfg.resume) if self.world.is_main else None
+        log = (
+            MetricsLog(self.output_dir, tensorboard=cfg.tensorboard and self.world.is_main, resume=cfg.resume)
+            if self.world.is_main
+            else None
+        )
         resumed = self._resume() if cfg.resume else False
         if not resumed:
             self._warm_start()
@@ -547,7 +619,9 @@ class Trainer:
                 self.kl.update(metrics.get("kl/ref", 0.0), cfg.rows_per_step)
                 metrics["kl/coef"] = self.kl.value
                 metrics["time/step"] = time.perf_counter() - t0
-                metrics["tokens_per_second"] = metrics["completions/tokens"] * self.world.size / max(metrics["time/generate"], 1e-9)
+                metrics["tokens_per_second"] = (
+                    metrics["completions/tokens"] * self.world.size / max(metrics["time/generate"], 1e-9)
+                )
                 if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
                     metrics.update(self.evaluate())
                 if self.step == cfg.steps:
@@ -579,7 +653,12 @@ class Trainer:
             plot_curves(records, self.output_dir / "curves.png", title=f"{cfg.algo} on {cfg.env}")
         elapsed = time.perf_counter() - started
         return TrainResult(
-            self.output_dir, self.step, initial_eval, final_eval, elapsed / max(self.step - first_step, 1), records
+            self.output_dir,
+            self.step,
+            initial_eval,
+            final_eval,
+            elapsed / max(self.step - first_step, 1),
+            records,
         )
 
     def _resume(self) -> bool:
@@ -595,7 +674,15 @@ class Trainer:
         if not cfg.sft_steps:
             return
         env = self.collector.vec_env.envs[0]
-        sft_warm_start(self.policy, self.encoder, env, steps=cfg.sft_steps, lr=cfg.sft_lr, batch_size=cfg.sft_batch_size, seed=cfg.seed)
+        sft_warm_start(
+            self.policy,
+            self.encoder,
+            env,
+            steps=cfg.sft_steps,
+            lr=cfg.sft_lr,
+            batch_size=cfg.sft_batch_size,
+            seed=cfg.seed,
+        )
         if self.reference is not None:  # the reference is the policy RL starts from: after the warm start
             self.reference.load_state_dict(self.policy.model.state_dict())
         self.world.barrier()

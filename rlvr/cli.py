@@ -1,4 +1,4 @@
-"""The `rlvr` command line: verify JSON lines, list verifiers, serve the reward service."""
+"""The `rlvr` command line: verify JSON lines, list verifiers, serve the reward service, train a policy."""
 
 from __future__ import annotations
 
@@ -157,6 +157,15 @@ def serve(
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
     run_server(settings)
+
+
+def _train_command() -> None:
+    from rlvr.agents.cli import train
+
+    app.command(context_settings={"help_option_names": ["-h", "--help"]})(train)
+
+
+_train_command()
 
 
 def main() -> None:

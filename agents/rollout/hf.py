@@ -78,6 +78,5 @@ class HFBackend:
             dim=1,
         )
         return [
-            cut_at_eos(ids, lps, self.eos_ids)
-            for ids, lps in zip(completions.tolist(), logprobs.tolist())
+            cut_at_eos(ids, lps, self.eos_ids) for ids, lps in zip(completions.tolist(), logprobs.tolist())
         ]
