@@ -324,7 +324,9 @@ class _Context:
             at_integers = agree_at_integer_points(ref, cand, self.tolerance or _SYMBOLIC_TOL)
             if at_integers is not None:
                 how = "equal" if at_integers else "different"
-                return Decision(at_integers, f"{how} at integer values of the bounds (sum without closed form)")
+                return Decision(
+                    at_integers, f"{how} at integer values of the bounds (sum without closed form)"
+                )
         if self.tolerance is None:
             exact = rational_identity(ref, cand)
             if exact is not None:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rlvr.verifier_server.math.lexer import words
+from rlvr.verifier_server.math.lexer import PLAIN_NAMES, words
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,15 @@ _NUMBER_RE = re.compile(
 _REASON_RE = re.compile(r",?\s+(?:because|since|which|as|so|when|given|where|for)\b", re.IGNORECASE)
 _SPAN_GAP_RE = re.compile(r"^(?:\s|,|and|or)*$", re.IGNORECASE)
 _LAST_IS_RE = re.compile(r".*\b(?:is|are|equals|was|be)\b\s*:?\s*", re.DOTALL | re.IGNORECASE)
-_MATH_WORDS = words(
-    "sqrt sin cos tan sec csc cot log exp abs pi infinity inf infty percent pct and or "
-    "pmatrix bmatrix vmatrix matrix array cup cap"
+_MATH_WORDS = (
+    words(
+        "sqrt sin cos tan sec csc cot log exp abs pi infinity inf infty percent pct and or "
+        "pmatrix bmatrix vmatrix matrix array cup cap"
+    )
+    | PLAIN_NAMES
 )
 _PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}")
+_FORMULA_CHARS_RE = re.compile(r"[()\[\]{}\\_^=]")
 
 
 def extract_answer(text: str, config: ExtractConfig = ExtractConfig()) -> Extraction | None:
@@ -267,8 +271,9 @@ def _from_phrase(text: str) -> str | None:
         return _join_spans(segment, spans)
     prose = _PROSE_WORD_RE.findall(segment)
     numbers = _NUMBER_RE.findall(segment)
-    if len(prose) >= 2 and len(numbers) == 1:
-        # "Jane started growing Sphere 3 hours ago.": one number in a prose sentence is the answer.
+    if len(prose) >= 2 and len(numbers) == 1 and not _FORMULA_CHARS_RE.search(segment):
+        # "Jane started growing Sphere 3 hours ago.": one number in a prose sentence is the answer;
+        # never the 3 of "arcsinh(3) radians" (a formula, which the parser must read or refuse).
         return numbers[0].strip()
     return _unwrap(segment)
 

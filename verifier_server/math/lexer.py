@@ -102,7 +102,9 @@ _OPERATOR_ALIASES |= {
 
 #: plain-text names read as functions or constants rather than words
 PLAIN_NAMES = words(
-    "sqrt sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh log ln exp abs pi oo inf infty infinity"
+    "sqrt sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh log ln exp abs pi oo inf infty infinity "
+    "asin acos atan arcsec arccsc arccot coth sech csch arcsinh arccosh arctanh asinh acosh atanh arsinh "
+    "arcosh artanh arctg tg ctg lg"
 )
 _SEPARATOR_WORDS = frozenset({"and", "or"})
 # Short letter runs that are words rather than products of variables (plain text only).

@@ -36,6 +36,7 @@ class ParseConfig:
 
     imaginary_unit: read a lone `i` as sqrt(-1). mixed_numbers: read `4 4/9` and `4\\frac{4}{9}` as
     4 + 4/9. decimal_comma: read `1000,99` (one comma, no space, not a thousands group) as 1000.99.
+    log_base: what `\\log x` without a base means, "e" (analysis) or "10" (school, competitions).
     max_chars / max_depth / max_bits: refuse longer answers, deeper nesting, and numbers with more
     binary digits (`10^{10^{10}}`) with a ParseError instead of evaluating them.
     """
@@ -43,6 +44,7 @@ class ParseConfig:
     imaginary_unit: bool = True
     mixed_numbers: bool = True
     decimal_comma: bool = False
+    log_base: str = "e"
     max_chars: int = 2000
     max_depth: int = 60
     max_bits: int = 200_000
@@ -58,11 +60,23 @@ _FUNCTIONS: dict[str, Any] = {
     "arcsin": sympy.asin,
     "arccos": sympy.acos,
     "arctan": sympy.atan,
+    "arcsec": sympy.asec,
+    "arccsc": sympy.acsc,
+    "arccot": sympy.acot,
     "sinh": sympy.sinh,
     "cosh": sympy.cosh,
     "tanh": sympy.tanh,
+    "coth": sympy.coth,
+    "sech": sympy.sech,
+    "csch": sympy.csch,
+    "arcsinh": sympy.asinh,
+    "arccosh": sympy.acosh,
+    "arctanh": sympy.atanh,
+    "arccoth": sympy.acoth,
+    "arcsech": sympy.asech,
+    "arccsch": sympy.acsch,
     "ln": sympy.log,
-    "log": sympy.log,
+    "log": sympy.log,  # no base: natural, or 10 when the comparison retries (MathConfig)
     "lg": lambda x: sympy.log(x, 10),
     "exp": sympy.exp,
     "abs": sympy.Abs,
@@ -72,7 +86,52 @@ _FUNCTIONS: dict[str, Any] = {
     "lcm": sympy.lcm,
     "sgn": sympy.sign,
 }
-_INVERSE = {"sin": sympy.asin, "cos": sympy.acos, "tan": sympy.atan}
+#: other spellings of the functions above: ISO (arsinh), programming (asinh), Russian and French (tg)
+_FUNCTION_ALIASES = {
+    "asin": "arcsin",
+    "acos": "arccos",
+    "atan": "arctan",
+    "arctg": "arctan",
+    "tg": "tan",
+    "ctg": "cot",
+    "cotg": "cot",
+    "cotan": "cot",
+    "arcctg": "arccot",
+    "cosec": "csc",
+    "asinh": "arcsinh",
+    "arsinh": "arcsinh",
+    "arsh": "arcsinh",
+    "acosh": "arccosh",
+    "arcosh": "arccosh",
+    "arch": "arccosh",
+    "atanh": "arctanh",
+    "artanh": "arctanh",
+    "arth": "arctanh",
+    "acoth": "arccoth",
+    "arcoth": "arccoth",
+    "asech": "arcsech",
+    "arsech": "arcsech",
+    "acsch": "arccsch",
+    "arcsch": "arccsch",
+    "sh": "sinh",
+    "ch": "cosh",
+    "th": "tanh",
+    "cth": "coth",
+}
+_INVERSE = {
+    "sin": "arcsin",
+    "cos": "arccos",
+    "tan": "arctan",
+    "sec": "arcsec",
+    "csc": "arccsc",
+    "cot": "arccot",
+    "sinh": "arcsinh",
+    "cosh": "arccosh",
+    "tanh": "arctanh",
+    "coth": "arccoth",
+    "sech": "arcsech",
+    "csch": "arccsch",
+}
 _GREEK = words(
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi rho "
     "sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi Omega ell"
@@ -356,7 +415,7 @@ class _Parser:
     def _starts_implicit_factor(self) -> bool:
         token = self.peek()
         if token.kind in ("sym", "cmd"):
-            return token.value not in ("end", "pmod", "bmod", "mod")
+            return token.value not in ("end", "pmod", "bmod", "mod", "choose")
         if token.kind == "num":
             # "2 3" is not a product (mixed numbers are handled in parse_number), but inside a sum's
             # body "\\binom{n}{k} 2^{n-k}" is.
@@ -534,16 +593,53 @@ class _Parser:
             return sympy.E
         if name == "i" and self.config.imaginary_unit and not self.at_op("_"):
             return sympy.I
+        if name in ("C", "A") and self.at_op("_"):
+            counted = self._counting_symbol(name)  # C_n^k (choose), A_n^k (arrangements)
+            if counted is not None:
+                return counted
         if self.at_op("_"):
             self.next()
             sub = self.parse_argument_text()
             name = f"{name}_{sub}"
+        if name == "C" and self.at_op("(") and not self.peek().space:
+            save = self.pos
+            self.next()
+            args, _ = self.parse_items((")",))
+            if len(args) == 2 and self.at_op(")"):
+                self.next()
+                return self._binomial(_expr(args[0]), _expr(args[1]))  # C(n, k)
+            self.pos = save
         if name in _FUNCTION_LETTERS and self.at_op("(") and not self.peek().space:
             self.next()
             args, _ = self.parse_items((")",))
             self.expect_op(")")
             return sympy.Function(name)(*[_expr(a) for a in args])
         return sympy.Symbol(name)
+
+    def _counting_symbol(self, name: str) -> sympy.Expr | None:
+        """`C_{10}^{3}` = binomial(10, 3) and `A_{10}^{3}` = 10!/7! (the notation of Chinese, Russian
+        and French textbooks), when both indices are given; None (nothing consumed) otherwise."""
+        save = self.pos
+        try:
+            self.next()
+            n = _expr(self.parse_argument())
+            if not self.at_op("^"):
+                raise self.fail("no upper index")
+            self.next()
+            k = _expr(self.parse_argument())
+        except ParseError:
+            self.pos = save
+            return None
+        if name == "C":
+            return self._binomial(n, k)
+        if n.is_Integer and n > 20000:
+            raise AnswerTooLarge(f"arrangements of {n} are too large to evaluate", self.text)
+        return sympy.ff(n, k)
+
+    def _binomial(self, top: sympy.Expr, bottom: sympy.Expr) -> sympy.Expr:
+        if top.is_Integer and top > 20000:
+            raise AnswerTooLarge(f"binomial coefficient of {top} is too large to evaluate", self.text)
+        return sympy.binomial(top, bottom)
 
     def parse_argument_text(self) -> str:
         """A subscript as plain text: `_1`, `_{12}`, `_n`, `_{n+1}`."""
@@ -572,6 +668,11 @@ class _Parser:
         if self.at_op("}"):
             raise self.fail("empty group {}")
         items, _ = self.parse_items(("}",))
+        if len(items) == 1 and self.at("cmd", "choose"):  # {n \\choose k}
+            self.next()
+            bottom = self.parse_additive()
+            self.expect_op("}")
+            return self._binomial(_expr(items[0]), _expr(bottom))
         self.expect_op("}")
         if len(items) == 1:
             return items[0]
@@ -629,13 +730,11 @@ class _Parser:
             return sympy.pi
         if name == "emptyset":
             return sympy.EmptySet
-        if name in ("binom", "dbinom", "tbinom", "choose"):
-            top, bottom = _expr(self.parse_argument()), _expr(self.parse_argument())
-            if top.is_Integer and top > 20000:
-                raise AnswerTooLarge(f"binomial coefficient of {top} is too large to evaluate", self.text)
-            return sympy.binomial(top, bottom)
+        if name in ("binom", "dbinom", "tbinom"):
+            return self._binomial(_expr(self.parse_argument()), _expr(self.parse_argument()))
         if name in ("sum", "prod"):
             return self.parse_big_operator(name)
+        name = _FUNCTION_ALIASES.get(name, name)
         if name in _FUNCTIONS:
             return self.parse_function(name)
         if name in _GREEK:
@@ -655,6 +754,13 @@ class _Parser:
             return self.parse_group(allow_list=True)
         if name in _STRUCTURAL_COMMANDS:
             raise self.fail(f"\\{name} is not supported in an answer")
+        if name not in _GREEK and self.at_op("(") and not self.peek().space:
+            # `\\operatorname{Si}(2)`: a function we do not know, applied. It stays an unknown
+            # function of its arguments (never equal to a number), not the product Si * 2.
+            self.next()
+            args, _ = self.parse_items((")",))
+            self.expect_op(")")
+            return sympy.Function(name)(*[_expr(a) for a in args])
         return sympy.Symbol(name)  # an unknown macro names something, like \\alpha does
 
     def parse_function(self, name: str) -> Any:
@@ -664,11 +770,13 @@ class _Parser:
         if self.at_op("_") and name == "log":
             self.next()
             base = _expr(self.parse_argument())
+        elif name == "log" and self.config.log_base != "e":
+            base = sympy.Integer(10)
         if self.at_op("^"):
             self.next()
             power = _expr(self.parse_exponent())
             if power == -1 and name in _INVERSE:
-                function, power = _INVERSE[name], None
+                function, power = _FUNCTIONS[_INVERSE[name]], None
         if self.at_op("("):
             self.next()
             args, _ = self.parse_items((")",))

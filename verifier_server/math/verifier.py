@@ -170,7 +170,9 @@ def judge(response: str, ground_truth: str, config: MathConfig = MathConfig()) -
         decision: Decision = compare_answers(reference, candidate, config.compare)
         if not decision.match:
             decision = (
-                _decimal_comma_reading(reference, candidate, gold_text, answer_text, config) or decision
+                _decimal_comma_reading(reference, candidate, gold_text, answer_text, config)
+                or _common_log_reading(gold_text, answer_text, config)
+                or decision
             )
     except (TypeError, ValueError, AttributeError, NotImplementedError, ArithmeticError) as exc:
         # sympy refused an operation on these values: the answer is unknown, not wrong.
@@ -198,6 +200,23 @@ def _decimal_comma_reading(
             if decision.match:
                 return Decision(True, f"{decision.how} (comma read as a decimal point)")
     return None
+
+
+_BARE_LOG_RE = re.compile(r"(?<![A-Za-z])log(?!\s*_)")
+
+
+def _common_log_reading(gold_text: str, answer_text: str, config: MathConfig) -> Decision | None:
+    """`\\log 100` against 2: a log without a base is also read as base 10 (school and competition
+    usage), on both sides at once, when either side writes one."""
+    if not (_BARE_LOG_RE.search(gold_text) or _BARE_LOG_RE.search(answer_text)):
+        return None
+    common = dataclasses.replace(config.parse, log_base="10")
+    try:
+        reference, candidate = parse_answer(gold_text, common), parse_answer(answer_text, common)
+    except ParseError:
+        return None
+    decision = compare_answers(reference, candidate, config.compare)
+    return Decision(True, f"{decision.how} (log read as base 10)") if decision.match else None
 
 
 def _reference(text: str, config: ParseConfig) -> tuple[Answer | None, str]:
