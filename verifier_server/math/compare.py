@@ -42,8 +42,10 @@ class CompareConfig:
     ordered: bare lists ("1, 2") are order-sensitive (tuples always are, sets never). None (auto): only a
         reference list of 3+ real numbers not in ascending order ("10, 4, -2": positions, not a sorted
         solution set) is order-sensitive.
-    percent: "flexible" (a reference of 28% matches 28 and 0.28; an answer of 28% matches 0.28 but not a
-        reference of 28), "lenient" (28% also matches a reference of 28) or "strict" (% on both or neither).
+    percent: "flexible" (default, as the major graders' suites expect: a `%` on one side only is read
+        either as written or as a fraction, so 28% matches 28 and 0.28 on either side), "fraction" (an
+        answer of 28% is 0.28 against a reference without %, so not 28; a reference of 28% still
+        accepts 28), or "strict" (% on both sides or neither). "lenient" is another name for flexible.
     units: "check" (known, different units are wrong: 5 cm vs 5 m) or "ignore".
     rounded_reference: a reference written as a decimal (7.78) accepts an exact answer that rounds to it.
     inequality_for_interval: an inequality answer (-2 <= x <= 7) may match a set reference ([-2, 7]);
@@ -87,13 +89,18 @@ def compare_answers(
         config.rel_tol if _APPROX_RE.search(candidate.text) or _APPROX_RE.search(reference.text) else None
     )
     context = _Context(config, tolerance, reference.decimals, candidate.decimals)
+    if candidate.truncated or reference.truncated:
+        decision = _truncated_decimal(reference, candidate)
+        if decision is not None:
+            return decision
     member = _MEMBERSHIP_RE.match(reference.text)
     context.set_variable = member.group(1) if member else None
     one_sided = reference.percent != candidate.percent
     if one_sided and config.percent == "strict":
         return Decision(False, "percent sign on one side only (percent: strict)")
-    # An answer of "28%" against a plain 28 is read as 0.28 unless lenient; a reference of 28% accepts 28.
-    raw_allowed = not (candidate.percent and not reference.percent) or config.percent == "lenient"
+    # With "fraction", an answer of "28%" against a plain 28 is read as 0.28 only; a reference of 28%
+    # accepts 28 in every mode but strict.
+    raw_allowed = not (candidate.percent and not reference.percent) or config.percent != "fraction"
     decision = context.equal(reference.value, candidate.value) if raw_allowed else Decision(False, "")
     if decision.match:
         return decision
@@ -113,6 +120,31 @@ def compare_answers(
             if radians.match:
                 return Decision(True, f"{radians.how} (degrees converted to radians)")
     return decision
+
+
+def _truncated_decimal(reference: Answer, candidate: Answer) -> Decision | None:
+    """`0.333...` against 1/3 (either side): the shown digits must be the exact value's, truncated or
+    rounded at the last one shown, with at least 3 significant digits. None when not applicable."""
+    decimal, exact = (candidate, reference) if candidate.truncated else (reference, candidate)
+    if not isinstance(exact.value, sympy.Expr) or not exact.value.is_number or exact.truncated:
+        return None
+    if not isinstance(decimal.value, sympy.Rational) or decimal.decimals is None:
+        return None
+    places = decimal.decimals
+    if _significant_digits(decimal.value, places) < 3:
+        return None
+    try:
+        value = sympy.N(exact.value, 50)
+    except (TypeError, ValueError):
+        return None
+    if not value.is_real:
+        return Decision(False, "a truncated decimal against a complex value")
+    unit = sympy.Rational(1, 10**places)
+    shown = abs(decimal.value)
+    same_sign = (value >= 0) == (decimal.value >= 0) or decimal.value == 0
+    if same_sign and (shown <= abs(value) < shown + unit or abs(abs(value) - shown) <= unit / 2):
+        return Decision(True, f"truncated decimal: the exact value begins {decimal.text}")
+    return Decision(False, "the decimal's digits are not the exact value's")
 
 
 def _known(unit: str | None) -> bool:

@@ -54,7 +54,8 @@ _THOUSANDS_THIN_RE = re.compile(r"(\d)\\[,;: ]\s*(?=\d{3}(?!\d))")
 _THOUSANDS_COMMA_RE = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:,\d{3})+(?![\d,])")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ\b|\\degree\b|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
 
-_TRAILING_RE = re.compile(r"(?:\s|[.,;:?]|\\[.,;!])+$")
+# Sentence punctuation, spacing, and a stray line break `\\` or lone backslash left at the end.
+_TRAILING_RE = re.compile(r"(?:\s|[.,;:?]|\\[.,;!]|\\\\|\\)+$")
 DECIMAL_COMMA_RE = re.compile(r"^-?\d+,(?!\d{3}$)\d+$|^-?0,\d+$")
 _SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _TIMES_TEN_RE = re.compile(r"(\d)\s*[xX]\s*(?=10\s*\^)")  # plain-text "3 x 10^5"
@@ -64,6 +65,7 @@ _PERCENT_WORDS_RE = re.compile(r"\s*(?:\\%|%|\bpercent(?:age)?\b|\bpct\b)\s*$", 
 _CURRENCY_RE = re.compile(r"^\s*(?:\\\$|\$|€|£|USD\b)\s*|\s*(?:\\\$|\$|€|£)\s*$")
 
 
+_TRUNCATED_RE = re.compile(r"^(-?\d*\.\d{2,})\s*(?:\.\.\.|\\[lc]?dots\b|…)$")
 _REPEATING_RE = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 
 
@@ -85,6 +87,7 @@ class Normalized:
     percent: bool = False
     unit: str | None = None
     decimals: int | None = None
+    truncated: bool = False
 
 
 def normalize_answer(text: str, decimal_comma: bool = False) -> Normalized:
@@ -105,8 +108,11 @@ def normalize_answer(text: str, decimal_comma: bool = False) -> Normalized:
         text = text.replace(",", ".")
     if _SPACE_THOUSANDS_RE.match(text):
         text = text.replace(" ", "")
+    truncated = _TRUNCATED_RE.match(text)
+    if truncated:
+        text = truncated.group(1)  # "0.333..." / "3.14159\\ldots": digits go on; those shown are exact
     plain = re.fullmatch(r"-?\d*\.(\d+)", text)
-    return Normalized(text, percent, unit, len(plain.group(1)) if plain else None)
+    return Normalized(text, percent, unit, len(plain.group(1)) if plain else None, bool(truncated))
 
 
 def clean(text: str) -> str:

@@ -17,6 +17,7 @@ import sympy
 from rlvr.verifier_server.math.lexer import STYLE_COMMANDS, Token, tokenize, words
 from rlvr.verifier_server.math.limits import StepTimeout, time_limit
 from rlvr.verifier_server.math.normalize import clean, normalize_answer, strip_trailing
+from rlvr.verifier_server.math.relations import is_name
 from rlvr.verifier_server.math.units import canonical_unit
 from rlvr.verifier_server.math.values import (
     Answer,
@@ -204,6 +205,7 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
     source = text
     normalized = normalize_answer(text, config.decimal_comma)
     text, percent, unit, decimals = normalized.text, normalized.percent, normalized.unit, normalized.decimals
+    truncated = normalized.truncated
     if not text:
         raise ParseError("empty answer", source)
     mixed = _PLAIN_MIXED_RE.match(text) if config.mixed_numbers else None
@@ -211,7 +213,7 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
         sign, whole, num, den = mixed.groups()
         value = _mixed(int(whole.replace(" ", "")), int(num), int(den))
         if value is not None:
-            return Answer(-value if sign == "-" else value, text, unit, percent, decimals)
+            return Answer(-value if sign == "-" else value, text, unit, percent, decimals, truncated)
     tokens = tokenize(text)
     parser = _Parser(tokens, config, text)
     try:
@@ -224,7 +226,7 @@ def parse_answer(text: str, config: ParseConfig = ParseConfig()) -> Answer:
         unit = units
     if isinstance(value, Text) and percent:
         raise ParseError("percent sign after text", source)
-    return Answer(value, text, unit, percent, decimals)
+    return Answer(value, text, unit, percent, decimals, truncated)
 
 
 @lru_cache(maxsize=8192)
@@ -350,6 +352,8 @@ class _Parser:
             return exprs[0]
         if "in" in ops:
             return exprs[-1]
+        if ops[0] == "approx" and not is_name(exprs[0]):
+            return exprs[0]  # `\\sqrt{2} \\approx 1.414`: the exact value, not its rounding
         return Relation(tuple(exprs), tuple(ops))
 
     def parse_set_expr(self) -> Any:

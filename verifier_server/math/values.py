@@ -72,7 +72,8 @@ class Answer:
 
     `unit` is a canonical unit name ("cm", "usd", "degree") or None; `percent` says a trailing % was
     removed (the value is the number before it); `decimals` is the number of digits after the point when
-    the whole answer is one decimal literal (a rounded reference); `text` is the normalised source.
+    the whole answer is one decimal literal (a rounded reference); `truncated` says that literal was
+    followed by an ellipsis (`0.333...`: more digits follow); `text` is the normalised source.
     """
 
     value: Any
@@ -80,3 +81,4 @@ class Answer:
     unit: str | None = None
     percent: bool = False
     decimals: int | None = None
+    truncated: bool = False

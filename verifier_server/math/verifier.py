@@ -26,7 +26,7 @@ _OPTION_NAMES = frozenset(
     {"ordered", "rel_tol", "allow_last_expression", "percent", "units", "imaginary_unit"}
     | {"symbolic_timeout", "inequality_for_interval"}
 )
-_PERCENT_MODES = ("flexible", "lenient", "strict")
+_PERCENT_MODES = ("flexible", "lenient", "fraction", "strict")
 _UNIT_MODES = ("check", "ignore")
 # The soft limit stops this much before the pool's hard deadline, so the message can say what happened.
 _SOFT_MARGIN_SECONDS = 0.5
