@@ -53,16 +53,20 @@ _PERCENT_AFTER_RE = re.compile(r"\$?\s*(?:\\%|%|percent\b)", re.IGNORECASE)
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
 _PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)?|(?:the|my)\s+answer\s+is|answer\s*:|answer\s+is|"
-    r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is)\s*:?\s*",
+    r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is|"
+    # Chinese: 答案是 / 答案为 / 最终答案： / 答： ; French: la réponse (finale) est, réponse :
+    r"(?:最终|最后)?答案(?:应该|应|就)?(?:是|为|：|:)|(?<![\u4e00-\u9fff])答\s*[：:]|"
+    r"(?:la\s+)?r[ée]ponse\s+(?:finale\s+)?(?:est|:)|r[ée]ponse\s+finale\s*:|r[ée]ponse\s*:)"
+    r"\s*[:：]?\s*",
     re.IGNORECASE,
 )
-_FINAL_PHRASE_RE = re.compile(r"final\s+answer\s*(?:is|:)", re.IGNORECASE)
+_FINAL_PHRASE_RE = re.compile(r"final\s+answer\s*(?:is|:)|最终答案|r[ée]ponse\s+finale", re.IGNORECASE)
 _DELIMITER_RE = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
 _CLOSERS = {"$$": "$$", "\\(": "\\)", "\\[": "\\]", "$": "$"}
 _INLINE = frozenset({"$", "\\("})
-_SENTENCE_END_RE = re.compile(r"(?<!\.)\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\|")
+_SENTENCE_END_RE = re.compile(r"(?<!\.)\.(?:\s|$)|\.(?=\s+[A-Z])|\n\s*\n|\bI hope\b|<\||[。！？；]")
 _NUMBER_RE = re.compile(
-    r"(?<![\w.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s+(?:million|billion|trillion)\b)?(?![\w.]*[A-Za-z]\d)"
+    r"(?<![A-Za-z0-9_.])-?(?:\d+\s+\d+\s*/\s*\d+(?![\d/])|\d{1,3}(?: \d{3})+(?![\d,])(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s+(?:million|billion|trillion)\b)?(?![\w.]*[A-Za-z]\d)"
 )
 _REASON_RE = re.compile(r",?\s+(?:because|since|which|as|so|when|given|where|for)\b", re.IGNORECASE)
 _SPAN_GAP_RE = re.compile(r"^(?:\s|,|and|or)*$", re.IGNORECASE)
@@ -74,7 +78,9 @@ _MATH_WORDS = (
     )
     | PLAIN_NAMES
 )
-_PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}")
+#: a prose word: 4+ Latin letters (shorter ones may be variables or units), or a run of CJK characters
+_PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}|[\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af]+")
+_CJK_RE = re.compile(r"[\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af]")
 _FORMULA_CHARS_RE = re.compile(r"[()\[\]{}\\_^=]")
 
 
@@ -236,7 +242,7 @@ def _has_prose(text: str) -> bool:
         for w in re.findall(r"[A-Za-z]{3,}", re.sub(r"\\[A-Za-z]+", "", text))
         if w.lower() not in _MATH_WORDS
     ]
-    return bool(words)
+    return bool(words) or bool(_CJK_RE.search(text))
 
 
 def _last_answer_tag(text: str) -> str | None:

@@ -48,7 +48,8 @@ _LEFT_RIGHT_RE = re.compile(
 _DOUBLE_BACKSLASH_CMD_RE = re.compile(
     r"\\\\(?=(?:frac|dfrac|tfrac|sqrt|left|right|cdot|times|pi|infty|text|mathrm|le|ge|in|cup|pm)\b)"
 )
-_THOUSANDS_BRACE_RE = re.compile(r"(\d)\s*\{,\s*\}\s*(?=\d)")
+_THOUSANDS_BRACE_RE = re.compile(r"(\d)\s*\{,\s*\}\s*(?=\d{3}(?!\d))")
+_DECIMAL_BRACE_RE = re.compile(r"(\d)\{,\}(?=\d)")  # "2{,}5": the decimal comma of French LaTeX
 _THOUSANDS_BANG_RE = re.compile(r"(\d),\s*\\!\s*(?=\d{3})")
 _THOUSANDS_THIN_RE = re.compile(r"(\d)\\[,;: ]\s*(?=\d{3}(?!\d))")
 _THOUSANDS_COMMA_RE = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:,\d{3})+(?![\d,])")
@@ -65,6 +66,8 @@ _PERCENT_WORDS_RE = re.compile(r"\s*(?:\\%|%|\bpercent(?:age)?\b|\bpct\b)\s*$", 
 _CURRENCY_RE = re.compile(r"^\s*(?:\\\$|\$|€|£|USD\b)\s*|\s*(?:\\\$|\$|€|£)\s*$")
 
 
+_CJK = r"[\u3000-\u303f\u3400-\u9fff\u3040-\u30ff\uff01-\uff0f\uff1a-\uff20]"
+_CJK_EDGES_RE = re.compile(rf"^\s*{_CJK}+|{_CJK}+\s*$")
 _TRUNCATED_RE = re.compile(r"^(-?\d*\.\d{2,})\s*(?:\.\.\.|\\[lc]?dots\b|…)$")
 _REPEATING_RE = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 
@@ -92,6 +95,7 @@ class Normalized:
 
 def normalize_answer(text: str, decimal_comma: bool = False) -> Normalized:
     """Normalise one extracted answer for the parser. `decimal_comma` reads `2,74` as 2.74."""
+    text = _CJK_EDGES_RE.sub("", text)  # "约12个" -> "12": counter words and units glued to a number
     text = _SCALE_WORDS_RE.sub(
         lambda m: f"{m.group(1)} \\times 10^{{{_SCALES[m.group(2).lower()]}}}", clean(text)
     )
@@ -123,6 +127,7 @@ def clean(text: str) -> str:
         text = _DOUBLE_BACKSLASH_CMD_RE.sub(r"\\", text)
     text = _LEFT_RIGHT_RE.sub(lambda m: "" if m.group(1) in (".", "") else m.group(1), text)
     text = _THOUSANDS_BRACE_RE.sub(r"\1", text)
+    text = _DECIMAL_BRACE_RE.sub(r"\1.", text)
     text = _THOUSANDS_BANG_RE.sub(r"\1", text)
     text = _THOUSANDS_THIN_RE.sub(r"\1", text)
     text = _SPACING_RE.sub(" ", text)
