@@ -21,6 +21,7 @@ need no engine are module functions (`sampling_kwargs`, `engine_kwargs`, `to_gen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -172,19 +173,18 @@ def _lora_effective_delta(layer: Any) -> Any:
     out); merged -> the base, which already holds them; otherwise base + each active adapter's delta.
     """
     merged = list(getattr(layer, "merged_adapters", []))
+    active = [
+        name for name in layer.active_adapters if name in layer.lora_A or name in layer.lora_embedding_A
+    ]
+    if any(layer.use_dora.get(name, False) for name in merged + active):
+        raise BackendError(
+            "the vllm backend cannot sync a DoRA adapter (its merge is not a weight delta): use plain LoRA"
+        )
     if getattr(layer, "disable_adapters", False):
         deltas = [-layer.get_delta_weight(name) for name in merged]
     elif merged:
         return None
     else:
-        active = [
-            name for name in layer.active_adapters if name in layer.lora_A or name in layer.lora_embedding_A
-        ]
-        for name in active:
-            if layer.use_dora.get(name, False):
-                raise BackendError(
-                    "the vllm backend cannot sync a DoRA adapter (its merge is not a weight delta): use plain LoRA"
-                )
         deltas = [layer.get_delta_weight(name) for name in active]
     if not deltas:
         return None
@@ -272,7 +272,9 @@ def _chunks(pairs: Iterable[tuple[str, Any]], max_bytes: int) -> Iterator[list[t
 
 def _load_weights_on_worker(worker: Any, weights: list[tuple[str, Any]]) -> int:
     """Runs on a vLLM worker (`collective_rpc` passes the worker first): load HF-named weights."""
-    runner = worker.model_runner
+    runner = getattr(worker, "model_runner", None)
+    if runner is None:  # a WorkerWrapperBase that does not forward attributes
+        runner = worker.worker.model_runner
     get_model = getattr(runner, "get_model", None)
     model = get_model() if callable(get_model) else runner.model
     loaded = model.load_weights(weights)
@@ -299,15 +301,11 @@ def eos_token_ids(model_dir: str | Path, tokenizer: Any = None) -> set[int]:
     from transformers import AutoConfig, GenerationConfig
 
     eos: Any = None
-    try:
+    with contextlib.suppress(OSError):
         eos = GenerationConfig.from_pretrained(model_dir).eos_token_id
-    except OSError:
-        pass
     if eos is None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             eos = AutoConfig.from_pretrained(model_dir).eos_token_id
-        except (OSError, ValueError):
-            pass
     if eos is None and tokenizer is not None:
         eos = getattr(tokenizer, "eos_token_id", None)
     if eos is None:
@@ -399,10 +397,8 @@ class VLLMBackend:
         self.sleep_mode = enable_sleep_mode
         self._asleep = False
         tokenizer = None
-        try:
+        with contextlib.suppress(AttributeError, ValueError):  # skip_tokenizer_init: no tokenizer
             tokenizer = self.llm.get_tokenizer()
-        except (AttributeError, ValueError):  # skip_tokenizer_init
-            pass
         self.eos_ids = eos_token_ids(model_path, tokenizer)
 
     # -- RolloutBackend ----------------------------------------------------------------------------
