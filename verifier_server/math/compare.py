@@ -421,7 +421,11 @@ class _Context:
             decision = self.inequalities(ref_rel, cand_rel)
             if decision.match or as_set(ref_rel) is None or as_set(cand_rel) is None:
                 return decision
-        elif isinstance(cand_rel, Relation) and not self.config.inequality_for_interval:
+        elif (
+            isinstance(cand_rel, Relation)
+            and not _relational(ref_rel)
+            and not self.config.inequality_for_interval
+        ):
             # The reference is written as a set (interval notation); an inequality does not answer in it.
             return Decision(
                 False, "an inequality where the reference is a set (inequality_for_interval: false)"
@@ -446,7 +450,41 @@ class _Context:
         ref_diff, cand_diff = sides[0] - sides[1], sides[2] - sides[3]
         if proportional(ref_diff, cand_diff, positive=False, points=self.config.points):
             return Decision(True, "equivalent equations (sides proportional)")
+        solved = self.same_solutions(ref_diff, cand_diff)
+        if solved is not None:
+            return solved
         return Decision(False, "different equations")
+
+    def same_solutions(self, ref_diff: sympy.Expr, cand_diff: sympy.Expr) -> Decision | None:
+        """`xy = 6` against `y = 6/x`: equations in the same variables whose solutions for one of them
+        (y first) are the same expressions. None when neither can be solved in time."""
+        symbols = ref_diff.free_symbols
+        if not symbols or symbols != cand_diff.free_symbols:
+            return None
+        order = sorted(symbols, key=lambda s: (str(s) != "y", str(s)))
+        for variable in order:
+            try:
+                with time_limit(self.config.symbolic_seconds):
+                    ref_roots = sympy.solve(ref_diff, variable)
+                    cand_roots = sympy.solve(cand_diff, variable)
+            except (StepTimeout, TypeError, ValueError, NotImplementedError, ArithmeticError, RecursionError):
+                continue
+            if (
+                not ref_roots
+                or not cand_roots
+                or not all(isinstance(r, sympy.Expr) for r in ref_roots + cand_roots)
+            ):
+                continue
+            unmatched = list(cand_roots)
+            for root in ref_roots:
+                found = next((c for c in unmatched if self.exprs(root, c).match), None)
+                if found is None:
+                    return Decision(False, f"different equations (solved for {variable})")
+                unmatched.remove(found)
+            if unmatched:
+                return Decision(False, f"different equations (solved for {variable})")
+            return Decision(True, f"equivalent equations (same solutions for {variable})")
+        return None
 
     def inequalities(self, ref: Relation, cand: Relation) -> Decision:
         ref_parts, cand_parts = inequality_parts(ref), inequality_parts(cand)
@@ -575,6 +613,15 @@ class _Context:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _relational(value: Any) -> bool:
+    """Whether a reference is written as inequalities (`x < -2 or x > 2`) rather than as a set."""
+    if isinstance(value, Relation):
+        return True
+    return (
+        isinstance(value, Seq) and value.kind == "list" and all(isinstance(v, Relation) for v in value.items)
+    )
 
 
 def _kind(value: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import sympy
 from sympy.core.function import AppliedUndef
 
+from rlvr.verifier_server.math.limits import StepTimeout, time_limit
 from rlvr.verifier_server.math.values import IntervalValue, Relation, Seq, SetOp
 
 
@@ -53,13 +54,44 @@ def as_set(value: Any) -> sympy.Set | None:
 
 
 def relation_set(relation: Relation) -> sympy.Set | None:
-    """`-2 <= x < 7`, `x > 5`: the interval of the single variable, when the bounds are numbers."""
+    """`-2 <= x < 7`, `x > 5`: the interval of the single variable, when the bounds are numbers.
+    Any other inequality in one variable (`|x - 1| < 2`, `x^2 > 4`) is solved over the reals."""
     parts = _inequality_bounds(relation)
     if parts is None:
-        return None
+        return _solved_inequality(relation)
     result: sympy.Set = sympy.Reals
     for low, high, low_open, high_open in parts:
         result = sympy.Intersection(result, sympy.Interval(low, high, low_open, high_open))
+    return result
+
+
+_RELATION_CLASSES = {"<": sympy.StrictLessThan, "<=": sympy.LessThan, ">": sympy.StrictGreaterThan}
+_RELATION_CLASSES[">="] = sympy.GreaterThan
+
+
+def _solved_inequality(relation: Relation) -> sympy.Set | None:
+    """The solution set over the reals of an inequality chain in one variable, or None."""
+    if not all(op in _RELATION_CLASSES for op in relation.ops):
+        return None
+    if not all(isinstance(e, sympy.Expr) for e in relation.exprs):
+        return None
+    symbols = set().union(*(e.free_symbols for e in relation.exprs))
+    if len(symbols) != 1 or any(e.atoms(AppliedUndef) for e in relation.exprs):
+        return None
+    variable = symbols.pop()
+    real = sympy.Dummy(str(variable), real=True)
+    result: sympy.Set = sympy.Reals
+    try:
+        with time_limit(1.0):
+            for left, op, right in zip(relation.exprs, relation.ops, relation.exprs[1:]):
+                link = _RELATION_CLASSES[op](
+                    left.xreplace({variable: real}), right.xreplace({variable: real})
+                )
+                result = sympy.Intersection(result, sympy.solveset(link, real, sympy.Reals))
+    except (StepTimeout, TypeError, ValueError, NotImplementedError, ArithmeticError, RecursionError):
+        return None
+    if isinstance(result, (sympy.ConditionSet, sympy.ImageSet)) or result.has(sympy.ConditionSet):
+        return None
     return result
 
 
