@@ -79,6 +79,8 @@ _MATH_WORDS = (
     | PLAIN_NAMES
 )
 #: a prose word: 4+ Latin letters (shorter ones may be variables or units), or a run of CJK characters
+# A response of one to three words and nothing else ("odd", "\text{Evelyn}") is its own answer.
+_WORD_ANSWER_RE = re.compile(r"\\text\{[A-Za-z][A-Za-z '-]{0,30}\}|[A-Za-z][A-Za-z '-]{0,30}")
 _PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}|[\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af]+")
 _CJK_RE = re.compile(r"[\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af]")
 _FORMULA_CHARS_RE = re.compile(r"[()\[\]{}\\_^=]")
@@ -100,6 +102,9 @@ def extract_answer(text: str, config: ExtractConfig = ExtractConfig()) -> Extrac
             found = _last_expression(region)
             if found is not None:
                 return found
+        short = text.strip()
+        if _WORD_ANSWER_RE.fullmatch(short) and len(short.split()) <= 3:
+            return Extraction(_unwrap(short), "whole response")  # "odd", "\\text{Evelyn}"
     return None
 
 

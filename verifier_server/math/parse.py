@@ -950,5 +950,5 @@ def choice_letter(text: str) -> str | None:
     """The multiple-choice letter an answer names ("C", "(C)", "\\text{(C)}", "C) 42"), else None."""
     stripped = re.sub(r"\\text(?:bf)?\{([^{}]*)\}", r"\1", clean(text)).strip().strip("$").strip()
     stripped = strip_trailing(stripped)
-    match = _CHOICE_RE.match(stripped) or re.match(r"^\(?([A-J])\)(?:\s|$)", stripped)
+    match = _CHOICE_RE.match(stripped) or re.match(r"^\(?([A-J])(?:\)|\.(?=\s))(?:\s|$)", stripped)
     return match.group(1) if match else None
