@@ -6,7 +6,9 @@ Run `python benchmarks/math_verify.py`. It installs nothing: install the baselin
   - rlvr pool: `rlvr.verify_batch` through a 1-worker pool (adds process isolation and IPC);
   - math-verify: `verify(parse(gold), parse(answer))` with its default extraction configs.
 Accuracy is agreement with the table's `expected` labels; a false accept is a must-not-match case
-judged correct.
+judged correct. "issue-10 cats" is the accuracy on the categories added for issue 10 (numeric
+soundness, named functions, sums, non-English prose, ...), and the last table times the slowest
+cases of both tools side by side (ratios in the same run, never a lone absolute time).
 """
 
 from __future__ import annotations
@@ -27,6 +29,24 @@ DEFAULT_CASES = HERE.parent / "tests" / "math" / "cases.jsonl"
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 
+#: the case-table categories added for issue 10 (reward correctness on real answers)
+ISSUE_10_CATEGORIES = frozenset(
+    {
+        "numeric_soundness",
+        "marked_unparseable",
+        "named_functions",
+        "sums",
+        "equation_rearranged",
+        "non_english",
+        "approximation",
+        "percent_bare",
+        "trailing_backslash",
+        "set_union",
+        "abs_inequality",
+    }
+)
+
+
 @dataclass
 class Result:
     tool: str
@@ -34,9 +54,10 @@ class Result:
     verdicts: list[bool]
     wall: float
 
-    def row(self, expected: list[bool]) -> list[str]:
+    def row(self, expected: list[bool], new: list[bool]) -> list[str]:
         agree = sum(v == e for v, e in zip(self.verdicts, expected))
         false_accepts = sum(v and not e for v, e in zip(self.verdicts, expected))
+        new_agree = sum(v == e for v, e, n in zip(self.verdicts, expected, new) if n)
         ordered = sorted(self.latencies)
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
         return [
@@ -45,6 +66,7 @@ class Result:
             f"{statistics.median(ordered) * 1e3:.2f}",
             f"{p99 * 1e3:.2f}",
             f"{agree / len(expected):.1%}",
+            f"{new_agree / max(1, sum(new)):.1%}",
             str(false_accepts),
         ]
 
@@ -120,9 +142,29 @@ def run_math_verify(cases: list[dict]) -> Result:
     return timed("math-verify", cases, check)
 
 
-def print_table(results: list[Result], expected: list[bool]) -> None:
-    header = ["tool", "cases/s", "p50 ms", "p99 ms", "accuracy", "false accepts"]
-    rows = [header] + [r.row(expected) for r in results]
+def print_table(results: list[Result], expected: list[bool], new: list[bool]) -> None:
+    header = ["tool", "cases/s", "p50 ms", "p99 ms", "accuracy", "issue-10 cats", "false accepts"]
+    _print_rows([header] + [r.row(expected, new) for r in results])
+
+
+def print_slowest(cases: list[dict], direct: Result, baseline: Result, count: int = 6) -> None:
+    """The slowest cases of either tool, with both tools' latency on each and their ratio."""
+    slowest = sorted(
+        range(len(cases)),
+        key=lambda i: max(direct.latencies[i], baseline.latencies[i]),
+        reverse=True,
+    )[:count]
+    rows = [["case", "category", "rlvr ms", "math-verify ms", "rlvr / math-verify"]]
+    for i in slowest:
+        ours, theirs = direct.latencies[i] * 1e3, baseline.latencies[i] * 1e3
+        rows.append(
+            [str(i), cases[i]["category"], f"{ours:.2f}", f"{theirs:.2f}", f"{ours / max(theirs, 1e-6):.2f}"]
+        )
+    _print_rows(rows)
+
+
+def _print_rows(rows: list[list[str]]) -> None:
+    header = rows[0]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for index, row in enumerate(rows):
         print(
@@ -155,13 +197,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cases = load_cases(args.cases)
     expected = [bool(c["expected"]) for c in cases]
-    print(f"{len(cases)} cases from {args.cases} ({sum(not e for e in expected)} must not match)\n")
+    new = [c["category"] in ISSUE_10_CATEGORIES for c in cases]
+    print(
+        f"{len(cases)} cases from {args.cases} ({sum(not e for e in expected)} must not match, "
+        f"{sum(new)} in issue-10 categories)\n"
+    )
     run_rlvr_direct(cases[:20])  # warm-up: imports and first-call costs, for both tools
     run_math_verify(cases[:20])
     direct = min((run_rlvr_direct(cases) for _ in range(args.repeat)), key=lambda r: r.wall)
     baseline = min((run_math_verify(cases) for _ in range(args.repeat)), key=lambda r: r.wall)
     pooled = run_rlvr_pool(cases)
-    print_table([direct, pooled, baseline], expected)
+    print_table([direct, pooled, baseline], expected, new)
+    print("\nslowest cases (either tool):")
+    print_slowest(cases, direct, baseline)
     ratio = (len(cases) / direct.wall) / (len(cases) / baseline.wall)
     print(f"\nthroughput ratio rlvr direct / math-verify: {ratio:.1f}x")
     for name, result in (("rlvr", direct), ("math-verify", baseline)):
