@@ -48,6 +48,7 @@ _BOX_GAP_RE = re.compile(
 _REFERENCE_GAP_RE = re.compile(
     r"^(?=[^.\n]{0,40}$)(?:[^A-Za-z]*|.*(?:[,;&]|\band\b|\bor\b|\\q?quad|\\text).*)$", re.DOTALL
 )
+_GAP_WORD_RE = re.compile(r"(?<![\\A-Za-z])(?!(?:and|or)\b)[A-Za-z]{2,}")
 _BOX_SEPARATOR_RE = re.compile(r"[,;&]|\band\b|\bor\b|\\q?quad|\\text")
 _PERCENT_AFTER_RE = re.compile(r"\$?\s*(?:\\%|%|percent\b)", re.IGNORECASE)
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
@@ -56,7 +57,8 @@ _PHRASE_RE = re.compile(
     r"the\s+(?:result|solution|value)\s+is|therefore,?\s+the\s+answer\s+is|"
     # Chinese: 答案是 / 答案为 / 最终答案： / 答： ; French: la réponse (finale) est, réponse :
     r"(?:最终|最后)?答案(?:应该|应|就)?(?:是|为|：|:)|(?<![\u4e00-\u9fff])答\s*[：:]|"
-    r"(?:la\s+)?r[ée]ponse\s+(?:finale\s+)?(?:est|:)|r[ée]ponse\s+finale\s*:|r[ée]ponse\s*:)"
+    r"(?:la\s+)?r[ée]ponse\s+(?:finale\s+)?(?:est|:)|r[ée]ponse\s+finale\s*:|r[ée]ponse\s*:|"
+    r"ответ\s*:|antwort\s*:)"
     r"\s*[:：]?\s*",
     re.IGNORECASE,
 )
@@ -83,6 +85,9 @@ _MATH_WORDS = (
 _WORD_ANSWER_RE = re.compile(r"\\text\{[A-Za-z][A-Za-z '-]{0,30}\}|[A-Za-z][A-Za-z '-]{0,30}")
 _PROSE_WORD_RE = re.compile(r"[A-Za-z]{4,}|[\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af]+")
 _CJK_RE = re.compile(r"[\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af]")
+_CJK_TAIL_RE = re.compile(
+    r"([^\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af\n]+)[\u3400-\u9fff\u3040-\u30ff\uac00-\ud7af。！？\s]*$"
+)
 _FORMULA_CHARS_RE = re.compile(r"[()\[\]{}\\_^=]")
 
 
@@ -114,7 +119,7 @@ def reference_text(text: str) -> str:
     boxes = find_boxes(text)
     if boxes:
         percent = "%" if _PERCENT_AFTER_RE.match(text, boxes[-1][1]) else ""
-        joined = _join_adjacent(text, boxes, _REFERENCE_GAP_RE)
+        joined = _join_adjacent(text, boxes, _REFERENCE_GAP_RE, max_words=1)
         return joined + percent  # "$\\boxed{20}$ percent" is 20%
     match = _GSM8K_RE.search(text)
     if match:
@@ -172,14 +177,20 @@ def matching_brace(text: str, start: int) -> int | None:
 
 
 def _join_adjacent(
-    text: str, boxes: list[tuple[int, int, str]], gap_re: re.Pattern[str] = _BOX_GAP_RE
+    text: str,
+    boxes: list[tuple[int, int, str]],
+    gap_re: re.Pattern[str] = _BOX_GAP_RE,
+    max_words: int | None = None,
 ) -> str:
     """The last box, joined with the boxes right before it (`\\boxed{1} and \\boxed{2}` -> "1, 2")
-    when the text between them matches `gap_re`."""
+    when the text between them matches `gap_re` and has at most `max_words` words besides "and" / "or"
+    (`\\boxed{1} papers and \\boxed{2}` joins; `... or thus but \\boxed{2}` is prose, and does not)."""
     chosen = [boxes[-1]]
     for box in reversed(boxes[:-1]):
         gap = text[box[1] : chosen[-1][0]]
         if not gap_re.match(gap):
+            break
+        if max_words is not None and len(_GAP_WORD_RE.findall(gap)) > max_words:
             break
         if re.search(r"\$|\\[()\[\]]", gap) and not _BOX_SEPARATOR_RE.search(gap):
             break  # "$$\boxed{20}$$ \boxed{143}": a new formula, not a list
@@ -232,6 +243,11 @@ def _last_expression(text: str) -> Extraction | None:
     if whole and not math_spans(stripped):
         return Extraction(_unwrap(stripped), "whole response")
     spans, broken = _scan_math(text)
+    if not spans and _CJK_RE.search(text):
+        tail = _CJK_TAIL_RE.search(text)
+        if tail and re.search(r"\d", tail.group(1)) and not _has_prose(tail.group(1)):
+            # "所以交点坐标为（1，2）。": the formula after the last Chinese words, not its last digit
+            return Extraction(tail.group(1).strip(), "last math after CJK text")
     numbers = [n for n in _NUMBER_RE.finditer(text) if not _inside(n.start(), broken)]
     if spans and (not numbers or spans[-1].end >= numbers[-1].end()):
         return Extraction(spans[-1].inner.strip(), "last math expression")
