@@ -140,6 +140,7 @@ def _dedupe_key(term: _Term, request: pb.VerifyRequest) -> tuple[str, bytes, str
     anonymous.CopyFrom(request)
     anonymous.id = ""
     anonymous.group_id = ""
+    anonymous.group_size = 0
     anonymous.ClearField("reward_spec")
     return (
         term.verifier.name,
