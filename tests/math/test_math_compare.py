@@ -129,3 +129,40 @@ def test_equation_naming_a_length_states_its_value_but_a_relation_does_not() -> 
     assert not matches("|AB| = 1", "2")
     assert not matches("x + y = 1", "1")
     assert not matches("|x - y| = 1", "1")
+
+
+def test_rational_functions_are_decided_exactly_however_high_the_powers() -> None:
+    decision = compare_answers(parse_answer("(a+b+c+d+1)^{60}"), parse_answer("(a+b+c+d+2)^{60}"))
+    assert not decision.match and "exact" in decision.how
+    assert match("(x+1)^{45}", "(x+1)^{44}x + (x+1)^{44}")
+    assert not match("(x+1)^{20}", "(x+1)^{21}")
+    assert not match("x^{40}+1", "x^{40}+1+10^{-30}x")  # no tolerance: the difference is exact
+
+
+def test_rational_identity_refuses_what_is_not_a_rational_function() -> None:
+    from rlvr.verifier_server.math.numeric import rational_identity
+
+    x = parse_answer("x").value
+    assert rational_identity(x**2 - 1, (x - 1) * (x + 1)) is True
+    assert rational_identity(x**2, x**3) is False
+    assert rational_identity(parse_answer(r"\sqrt{x}").value, x) is None
+
+
+def test_numeric_points_reject_an_answer_equal_only_on_part_of_the_domain() -> None:
+    assert not match("x", r"\sqrt{x^2}")
+    assert match("|x|", r"\sqrt{x^2}")
+    assert not match(r"\sqrt{x^2+2x+1}", "x+1")
+    assert match(r"\sqrt[3]{x^2}", "x^{2/3}")  # differ only off the real branch: checked where x > 0
+
+
+def test_numeric_points_refuse_rather_than_accept_when_values_are_too_small_to_compare() -> None:
+    from rlvr.verifier_server.math.numeric import agree_at_random_points
+
+    x = parse_answer("x").value
+    tiny = parse_answer("10^{-40}").value
+    assert agree_at_random_points(tiny * x, 2 * tiny * x, 6, 1e-20) is None
+
+
+def test_percent_on_one_side_reads_as_written_or_as_a_fraction_by_default() -> None:
+    assert match("10", r"10\%") and match("0.1", r"10\%") and match(r"10\%", "10")
+    assert not match("10", r"11\%")
