@@ -1,0 +1,270 @@
+"""TRL adapter: rlvr rewards as `reward_funcs` of GRPOTrainer / RLOOTrainer, env datasets, multi-turn rollouts.
+
+    from trl import GRPOConfig, GRPOTrainer
+    from rlvr.integrations.trl import env_dataset, reward_func
+
+    dataset = env_dataset("rlvr/Arithmetic-v0", 1000, env_kwargs={"difficulty": 1})
+    trainer = GRPOTrainer(model=..., reward_funcs=[reward_func()], train_dataset=dataset, args=GRPOConfig(...))
+
+Contract (TRL 1.16, pinned in the `trl` extra): a reward function is called as
+`f(prompts=..., completions=..., completion_ids=..., **columns, trainer_state=..., log_extra=...,
+log_metric=...)` with one list entry per completion and returns one float per completion, `None` where
+the reward does not apply (TRL then leaves the row out of the group baseline and gives it advantage 0).
+rlvr returns `None` for TIMEOUT / ERROR / INVALID_REQUEST, never 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from rlvr.integrations.scoring import (
+    MissingGroundTruth,
+    RewardScorer,
+    Sample,
+    completion_text,
+    is_unscorable,
+    prompt_text,
+)
+from rlvr.verifier.v1 import verifier_pb2 as pb
+
+#: Columns `env_dataset` writes and `reward_func` reads by default.
+GROUND_TRUTH = "ground_truth"
+TESTS = "tests"
+LANGUAGE = "language"
+OPTIONS = "verifier_options"
+DATA_SOURCE = "data_source"
+REWARD_SPEC = "reward_spec"
+
+
+class RewardFunction:
+    """A TRL reward function scoring completions with rlvr (build it with `reward_func`).
+
+    Reads each row's reference from the dataset columns named by the `*_key` arguments (TRL passes
+    every dataset column as a keyword argument, one entry per completion), counts tokens through
+    `completion_ids` for length terms, and logs per-term means (`<name>/<term>`), the unscorable
+    fraction (`<name>/unscorable`) and per-row statuses (completions table column `<name>_status`).
+    Picklable: a plain object whose `__name__` is `name`, so TRL logs the reward as `rewards/<name>`.
+    """
+
+    def __init__(
+        self,
+        scorer: RewardScorer,
+        *,
+        name: str = "rlvr",
+        ground_truth_key: str = GROUND_TRUTH,
+        tests_key: str = TESTS,
+        language_key: str = LANGUAGE,
+        options_key: str = OPTIONS,
+        data_source_key: str = DATA_SOURCE,
+        spec_key: str = REWARD_SPEC,
+        count_tokens: bool = True,
+        log_components: bool = True,
+    ):
+        self.scorer = scorer
+        self.__name__ = name
+        self.ground_truth_key = ground_truth_key
+        self.tests_key = tests_key
+        self.language_key = language_key
+        self.options_key = options_key
+        self.data_source_key = data_source_key
+        self.spec_key = spec_key
+        self.count_tokens = count_tokens
+        self.log_components = log_components
+        self._calls = 0
+
+    def samples(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None,
+        columns: Mapping[str, Any],
+    ) -> list[Sample]:
+        """The rows TRL passed, as `Sample`s (group ids: consecutive completions of one prompt)."""
+        n = len(completions)
+
+        def column(key: str) -> list[Any]:
+            values = columns.get(key)
+            return list(values) if isinstance(values, (list, tuple)) else [values] * n
+
+        if self.ground_truth_key not in columns and self.tests_key not in columns:
+            self._check_no_reference_needed(columns)
+        truths, tests, languages = column(self.ground_truth_key), column(self.tests_key), column(self.language_key)
+        options, sources, specs = column(self.options_key), column(self.data_source_key), column(self.spec_key)
+        self._calls += 1
+        samples: list[Sample] = []
+        group, previous = 0, None
+        for i in range(n):
+            prompt = prompt_text(prompts[i] if i < len(prompts) else None)
+            key = (prompt, str(truths[i]))
+            if key != previous:
+                group, previous = group + 1, key
+            samples.append(
+                Sample(
+                    completion=completion_text(completions[i]),
+                    ground_truth="" if truths[i] is None else str(truths[i]),
+                    tests=tests[i] or (),
+                    language=languages[i] or "",
+                    options=options[i] or None,
+                    data_source=sources[i] or "",
+                    prompt=prompt,
+                    response_tokens=len(completion_ids[i]) if self.count_tokens and completion_ids else None,
+                    group_id=f"trl-{self._calls}-{group}",
+                    spec=specs[i] or None,
+                    id=str(i),
+                )
+            )
+        return samples
+
+    def _check_no_reference_needed(self, columns: Mapping[str, Any]) -> None:
+        names = [k for k in columns if k not in ("trainer_state", "log_extra", "log_metric", "environments")]
+        for spec in [self.scorer._spec, *self.scorer._specs.values()]:
+            if spec is not None and any(t.verifier in ("math", "code") for t in spec.terms):
+                raise MissingGroundTruth(
+                    f"the dataset has no {self.ground_truth_key!r} (or {self.tests_key!r}) column; TRL passed "
+                    f"{names}. Name the column with reward_func(ground_truth_key=...), or build the dataset "
+                    "with rlvr.integrations.trl.env_dataset"
+                )
+
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        log_metric: Callable[[str, float], None] | None = kwargs.pop("log_metric", None)
+        log_extra: Callable[[str, list], None] | None = kwargs.pop("log_extra", None)
+        kwargs.pop("trainer_state", None)
+        responses = self.scorer.score(self.samples(prompts, completions, completion_ids, kwargs))
+        if self.log_components:
+            self._log(responses, log_metric, log_extra)
+        return [None if is_unscorable(r) else float(r.reward) for r in responses]
+
+    def _log(
+        self,
+        responses: Sequence[pb.VerifyResponse],
+        log_metric: Callable[[str, float], None] | None,
+        log_extra: Callable[[str, list], None] | None,
+    ) -> None:
+        if log_extra is not None:
+            log_extra(f"{self.__name__}_status", [pb.Status.Name(r.status) for r in responses])
+        if log_metric is None:
+            return
+        known = [r for r in responses if not is_unscorable(r)]
+        log_metric(f"{self.__name__}/unscorable", 1.0 - len(known) / max(1, len(responses)))
+        terms: dict[str, list[float]] = {}
+        for response in known:
+            for term, value in response.components.items():
+                terms.setdefault(term, []).append(value)
+        for term, values in terms.items():
+            log_metric(f"{self.__name__}/{term}", sum(values) / len(values))
+
+    def __repr__(self) -> str:
+        return f"RewardFunction(name={self.__name__!r}, verifier={self.scorer.target!r})"
+
+
+def reward_func(
+    spec: Any = None,
+    *,
+    specs: Mapping[str, Any] | None = None,
+    verifier: Any = None,
+    verifier_options: Mapping[str, Any] | None = None,
+    name: str = "rlvr",
+    ground_truth_key: str = GROUND_TRUTH,
+    tests_key: str = TESTS,
+    language_key: str = LANGUAGE,
+    options_key: str = OPTIONS,
+    data_source_key: str = DATA_SOURCE,
+    spec_key: str = REWARD_SPEC,
+    count_tokens: bool = True,
+    log_components: bool = True,
+) -> RewardFunction:
+    """A TRL reward function scoring with rlvr.
+
+    `spec`: one reward spec for every row (a registered name such as "r1_math", a dict, a spec file,
+    a `RewardSpec`); or `specs`: `{data_source: spec}` chosen per row by the `data_source_key` column
+    (`"*"`: default); with neither, each row's `spec_key` column (written by `env_dataset`).
+    `verifier`: None (in process) or "grpc://host:port[,host:port]" (a running `rlvr serve`).
+    The reference answer comes from `ground_truth_key`, code tests from `tests_key` (JSON text or a
+    list of TestCase dicts), per-row options from `options_key`.
+    """
+    scorer = RewardScorer(spec=spec, specs=specs, verifier=verifier, verifier_options=verifier_options)
+    return RewardFunction(
+        scorer,
+        name=name,
+        ground_truth_key=ground_truth_key,
+        tests_key=tests_key,
+        language_key=language_key,
+        options_key=options_key,
+        data_source_key=data_source_key,
+        spec_key=spec_key,
+        count_tokens=count_tokens,
+        log_components=log_components,
+    )
+
+
+def env_rows(
+    env: Any, n: int, *, seed: int = 0, env_kwargs: Mapping[str, Any] | None = None, chat: bool = True
+) -> list[dict[str, Any]]:
+    """`n` rows of an rlvr env (an id such as "rlvr/Arithmetic-v0", or an env), from seeds `seed..seed+n-1`.
+
+    Each row: `prompt` (chat messages, or text with `chat=False`), `ground_truth`, `tests` (JSON),
+    `language`, `verifier_options` (JSON: the task's and the env's request options), `data_source` (the
+    env id or name), `task_id`, `difficulty`, and `reward_spec` (the env's spec as JSON), so that
+    `reward_func()` gives the reward the env would.
+    """
+    import gymnasium
+
+    import rlvr.envs  # noqa: F401 - registers the ids
+    from rlvr.verifier_server.specs import spec_to_dict
+
+    owned = isinstance(env, str)
+    if owned:
+        kwargs = {"observation": "chat" if chat else "text", **(env_kwargs or {})}
+        source_name, made = env, gymnasium.make(env, **kwargs)
+    else:
+        source_name, made = getattr(getattr(env, "spec", None), "id", None) or env.unwrapped.name, env
+    base = made.unwrapped
+    spec_json = json.dumps(spec_to_dict(base.reward_spec), sort_keys=True)
+    rows: list[dict[str, Any]] = []
+    try:
+        for i in range(n):
+            observation, info = made.reset(seed=seed + i)
+            task = base.task
+            options = {**dict(task.options), **dict(base.verifier_options)}
+            rows.append(
+                {
+                    "prompt": [dict(m) for m in observation] if not isinstance(observation, str) else observation,
+                    GROUND_TRUTH: task.ground_truth,
+                    TESTS: json.dumps([_test_dict(t) for t in task.tests]) if task.tests else "",
+                    LANGUAGE: task.language,
+                    OPTIONS: json.dumps(options, sort_keys=True) if options else "",
+                    DATA_SOURCE: source_name,
+                    "task_id": task.id,
+                    "difficulty": int(task.difficulty),
+                    REWARD_SPEC: spec_json,
+                }
+            )
+    finally:
+        if owned:
+            made.close()
+    return rows
+
+
+def env_dataset(
+    env: Any, n: int, *, seed: int = 0, env_kwargs: Mapping[str, Any] | None = None, chat: bool = True
+) -> Any:
+    """`env_rows` as a `datasets.Dataset` (TRL's `train_dataset` / `eval_dataset`)."""
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets comes with trl
+        raise ImportError("env_dataset needs `datasets`: pip install 'rlvr[trl]'") from exc
+    return datasets.Dataset.from_list(env_rows(env, n, seed=seed, env_kwargs=env_kwargs, chat=chat))
+
+
+def _test_dict(test: pb.TestCase) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(test)
