@@ -168,6 +168,15 @@ def _train_command() -> None:
 _train_command()
 
 
+def _sample_commands() -> None:
+    from rlvr.agents.sample_cli import register
+
+    register(app)
+
+
+_sample_commands()
+
+
 def main() -> None:
     app()
 
