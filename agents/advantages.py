@@ -9,7 +9,7 @@ does for ``None`` rewards, grpo_trainer.py L2676-2730). Every output is detached
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import torch
@@ -18,6 +18,8 @@ from torch import Tensor
 from rlvr.agents.masked import masked_mean, masked_sum, masked_var, masked_whiten
 
 Scale = Literal["group", "batch", "none"]
+#: (values, mask, unbiased) -> whitened values: `masked_whiten`, or a data-parallel global version.
+Whiten = Callable[[Tensor, Tensor, bool], Tensor]
 
 
 def split_groups(scores: Tensor, group_size: int) -> tuple[Tensor, Tensor]:
@@ -142,16 +144,22 @@ def discounted_returns(token_rewards: Tensor, mask: Tensor, gamma: float = 1.0) 
 
 
 def reinforce_pp_advantages(
-    token_rewards: Tensor, mask: Tensor, *, gamma: float = 1.0, unbiased: bool = True
+    token_rewards: Tensor,
+    mask: Tensor,
+    *,
+    gamma: float = 1.0,
+    unbiased: bool = True,
+    whiten: Whiten = masked_whiten,
 ) -> Tensor:
     """REINFORCE++: A = whiten(R) over all valid tokens of the batch, [N, T] -> [N, T] (ALGORITHMS.md §2.6).
 
     R from ``discounted_returns``; (R - mean) / sqrt(var + 1e-8). ``unbiased=True`` is verl (CA L583), False is
     OpenRLHF ``reinforce`` (EM L264-331). The statistics are token-weighted, so long rows weigh more; rows
-    with an empty mask contribute nothing.
+    with an empty mask contribute nothing. ``whiten`` replaces the local statistics (e.g. with ones summed
+    over data-parallel ranks, so every rank whitens by the global batch).
     """
     returns = discounted_returns(token_rewards, mask, gamma)
-    return masked_whiten(returns, mask, unbiased=unbiased)
+    return whiten(returns, mask, unbiased)
 
 
 def reinforce_pp_baseline_advantages(
@@ -162,6 +170,7 @@ def reinforce_pp_baseline_advantages(
     kl_rewards: Tensor | None = None,
     gamma: float = 1.0,
     unbiased: bool = True,
+    whiten: Whiten = masked_whiten,
 ) -> Tensor:
     """REINFORCE++-baseline, [N] scores -> [N, T] advantages (ALGORITHMS.md §2.6).
 
@@ -176,7 +185,9 @@ def reinforce_pp_baseline_advantages(
     if kl_rewards is not None:
         token_rewards = token_rewards + kl_rewards.detach()
     scorable_mask = mask.bool() & ~scores.isnan().unsqueeze(-1)
-    return reinforce_pp_advantages(token_rewards, scorable_mask, gamma=gamma, unbiased=unbiased)
+    return reinforce_pp_advantages(
+        token_rewards, scorable_mask, gamma=gamma, unbiased=unbiased, whiten=whiten
+    )
 
 
 def gae(

@@ -121,6 +121,9 @@ class TrainConfig(BaseModel):
     )
     sft_lr: float = Field(1e-3, gt=0)
     sft_batch_size: int = Field(32, ge=1)
+    sft_unmarked_share: float = Field(
+        0.0, ge=0, le=1, description="share of SFT answers left unboxed (a teacher in another answer style)"
+    )
 
     # -- evaluation, logging, checkpoints
     eval_every: int = Field(

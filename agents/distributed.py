@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -42,6 +43,18 @@ class World:
         for g in grads:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
+
+    def whiten(
+        self, x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True, eps: float = 1e-8
+    ) -> torch.Tensor:
+        """`masked_whiten` with the mean and variance of the valid elements on all ranks."""
+        valid = mask.bool()
+        count = self.sum(float(valid.sum()))
+        mean = self.sum(float(x[valid].sum())) / max(count, 1.0)
+        squares = self.sum(float(((x[valid] - mean) ** 2).sum()))
+        dof = count - (1 if unbiased else 0)
+        var = squares / dof if dof > 0 else 0.0
+        return torch.where(valid, (x - mean) / math.sqrt(var + eps), torch.zeros_like(x))
 
     def barrier(self) -> None:
         if self.size > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import torch
@@ -16,13 +17,22 @@ from rlvr.agents.tiny import ANSWER_FORMAT
 SFT_SEED_BASE = 2_000_000_000
 
 
-def solution_examples(env: Any, encoder: PromptEncoder, count: int, *, seed: int) -> list[Trajectory]:
-    """`count` (prompt, boxed ground-truth answer + EOS) pairs from `env`'s own tasks."""
+def solution_examples(
+    env: Any, encoder: PromptEncoder, count: int, *, seed: int, unmarked_share: float = 0.0
+) -> list[Trajectory]:
+    """`count` (prompt, ground-truth answer + EOS) pairs from `env`'s own tasks.
+
+    The answer is boxed (`ANSWER_FORMAT`), except in a share `unmarked_share` of the examples where it
+    is the bare value: a teacher whose answers the verifier's marked-answer rule does not accept, as
+    with cold-start data in another style. RL against the verifier then has to fix the format.
+    """
     eos = encoder.tokenizer.eos_token_id
+    rng = random.Random(seed)
     examples = []
     for i in range(count):
         observation, _ = env.reset(seed=SFT_SEED_BASE + seed * 100_000 + i)
-        target = ANSWER_FORMAT.format(answer=env.unwrapped.task.ground_truth)
+        answer = env.unwrapped.task.ground_truth
+        target = answer if rng.random() < unmarked_share else ANSWER_FORMAT.format(answer=answer)
         example = Trajectory(encoder.prompt(observation), group=i)
         target_ids = [*encoder._ids(target), eos]
         example.add_model_turn(target_ids, [0.0] * len(target_ids), 0.0)
@@ -39,12 +49,15 @@ def sft_warm_start(
     lr: float,
     batch_size: int,
     seed: int,
+    unmarked_share: float = 0.0,
     progress: Any = None,
 ) -> list[float]:
     """`steps` AdamW steps of next-token cross-entropy on the answer tokens; returns the losses."""
     parameters = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=lr)
-    pool = solution_examples(env, encoder, max(steps * batch_size // 4, batch_size), seed=seed)
+    pool = solution_examples(
+        env, encoder, max(steps * batch_size // 4, batch_size), seed=seed, unmarked_share=unmarked_share
+    )
     generator = torch.Generator().manual_seed(seed)
     temperature, policy.temperature = policy.temperature, 1.0
     losses = []

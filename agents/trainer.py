@@ -21,7 +21,7 @@ from rlvr.agents.collect import PromptEncoder, RolloutCollector
 from rlvr.agents.config import ConfigError, TrainConfig
 from rlvr.agents.distributed import World, init_world
 from rlvr.agents.losses import aggregate, kl_estimate, make_kl_controller, policy_loss, value_loss
-from rlvr.agents.masked import masked_mean, masked_whiten
+from rlvr.agents.masked import masked_mean
 from rlvr.agents.metrics import MetricsLog, plot_curves, read_metrics
 from rlvr.agents.policy import Policy, load_model, load_tokenizer, make_reference
 from rlvr.agents.rollout.base import RolloutBackend, SamplingParams
@@ -375,17 +375,19 @@ class Trainer:
         if per_row is not None:
             data.advantages = per_row[:, None] * mask
         elif kind == "reinforce_pp":
-            data.advantages = adv.reinforce_pp_advantages(token_rewards, mask, gamma=cfg.gamma or 1.0)
+            data.advantages = adv.reinforce_pp_advantages(
+                token_rewards, mask, gamma=cfg.gamma or 1.0, whiten=self.world.whiten
+            )
         elif kind == "reinforce_pp_baseline":
             data.advantages = adv.reinforce_pp_baseline_advantages(
-                batch.scores, g, mask, kl_rewards=kl_rewards, gamma=cfg.gamma or 1.0
+                batch.scores, g, mask, kl_rewards=kl_rewards, gamma=cfg.gamma or 1.0, whiten=self.world.whiten
             )
         elif kind == "gae":
             assert data.values is not None
             raw, data.returns = adv.gae(
                 token_rewards, data.values, mask, gamma=cfg.gamma or 1.0, lam=cfg.lam or 1.0
             )
-            data.advantages = masked_whiten(raw, mask)
+            data.advantages = self.world.whiten(raw, mask)
         data.advantages = torch.nan_to_num(data.advantages) * mask
         data.metrics.update(diagnostics.advantage_stats(data.advantages, mask))
 
@@ -682,6 +684,7 @@ class Trainer:
             lr=cfg.sft_lr,
             batch_size=cfg.sft_batch_size,
             seed=cfg.seed,
+            unmarked_share=cfg.sft_unmarked_share,
         )
         if self.reference is not None:  # the reference is the policy RL starts from: after the warm start
             self.reference.load_state_dict(self.policy.model.state_dict())
