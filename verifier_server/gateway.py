@@ -17,6 +17,9 @@ from rlvr.verifier_server.errors import InvalidRequest
 from rlvr.verifier_server.execution import Dispatcher, Overloaded
 from rlvr.verifier_server.messages import response_to_dict, to_request
 
+#: How long a `/get_reward` call waits for queue room before answering 429.
+_REWARD_ADMIT_SECONDS = 30.0
+
 
 class Gateway:
     """aiohttp app on the server's event loop, sharing its dispatcher (queue, lanes, workers).
@@ -25,6 +28,9 @@ class Gateway:
     - `POST /verify_batch`: body `{"requests": [...]}`; answer `{"responses": [...]}`, same order.
     - `GET /verifiers`: `{"verifiers": [{"name", "version", "description"}, ...]}`.
     - `GET /healthz`: 200 while serving, 503 while draining.
+    - `POST /get_reward`: OpenRLHF's remote reward protocol (`{"query", "prompts", "labels"}` →
+      `{"rewards", "scores", "extra_logs"}`, see `rlvr.integrations.openrlhf`); `?spec=NAME` picks a
+      registered spec. Its many one-sample requests wait up to 30 s for queue room instead of 429.
 
     A request that is JSON but not a valid VerifyRequest is answered (HTTP 200) with status
     INVALID_REQUEST, like the RPCs. HTTP errors: 400 body not JSON / batch shape or size, 401 bearer
@@ -44,9 +50,11 @@ class Gateway:
                 web.post("/verify_batch", self._verify_batch),
                 web.get("/verifiers", self._verifiers),
                 web.get("/healthz", self._healthz),
+                web.post("/get_reward", self._get_reward),
             ]
         )
         self._app = app
+        self._reward_protocols: dict[str, Any] = {}
 
     async def start(self) -> int:
         """Listen on (config.host, config.http_port); return the bound port."""
@@ -115,6 +123,31 @@ class Gateway:
                 text=f"batch of {len(items)} exceeds max_batch={self._config.max_batch}; split it"
             )
         return web.json_response({"responses": await self._answer(items)})
+
+    async def _get_reward(self, request: web.Request) -> web.Response:
+        # The payload shape belongs to the OpenRLHF adapter; imported on first use only.
+        from rlvr.integrations.openrlhf import gateway_protocol
+
+        body = await self._json_body(request)
+        key = request.query_string
+        try:
+            protocol = self._reward_protocols.get(key)
+            if protocol is None:
+                protocol = gateway_protocol(request.query)
+                if len(self._reward_protocols) < 64:
+                    self._reward_protocols[key] = protocol
+            items = protocol.requests(body)
+        except (InvalidRequest, ValueError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        if len(items) > min(self._config.max_batch, self._config.max_queue):
+            raise web.HTTPBadRequest(text=f"{len(items)} samples exceed max_batch/max_queue; split them")
+        try:
+            await asyncio.wait_for(self._dispatcher.admit(len(items)), _REWARD_ADMIT_SECONDS)
+        except TimeoutError:
+            raise web.HTTPTooManyRequests(
+                text="server queue full; retry", headers={"Retry-After": "1"}
+            ) from None
+        return web.json_response(protocol.answer(await self._dispatcher.run(items)))
 
     async def _verifiers(self, request: web.Request) -> web.Response:
         infos = await asyncio.to_thread(registry.list_verifiers)

@@ -12,6 +12,7 @@ from rlvr.envs.client import VerifierClient, make_verifier
 from rlvr.envs.rewards import resolve_spec
 from rlvr.envs.task import TestLike, to_test
 from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server import registry
 from rlvr.verifier_server.errors import InvalidRequest, RlvrError
 from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
 
@@ -83,7 +84,11 @@ def completion_text(completion: Any) -> str:
                 if isinstance(content, str):
                     return content
                 if isinstance(content, Sequence):
-                    texts = [b.get("text", "") for b in content if isinstance(b, Mapping) and b.get("type") == "text"]
+                    texts = [
+                        b.get("text", "")
+                        for b in content
+                        if isinstance(b, Mapping) and b.get("type") == "text"
+                    ]
                     return "".join(texts)
                 if content is None:
                     return ""
@@ -103,6 +108,18 @@ def prompt_text(prompt: Any) -> str:
                 content = message.get("content")
                 return content if isinstance(content, str) else ""
     return ""
+
+
+def object_or_text(value: Any) -> Any:
+    """A reference that may be a JSON object (`{"ground_truth": .., "tests": ..}`) or answer text that
+    merely looks like JSON (`{1, 2}`, `[0, 1)`, `[1, 2]`): only a JSON object is parsed."""
+    if isinstance(value, (str, bytes)) and value.strip()[:1] == "{":
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, dict) else value
+    return value
 
 
 def loads_field(value: Any, what: str) -> Any:
@@ -141,7 +158,8 @@ class RewardScorer:
     """Scores `Sample`s with one `verify_batch` per call, the same numbers as `rlvr verify`.
 
     Which reward spec a sample gets: `spec` when given (every sample); else `specs[sample.data_source]`
-    (`specs["*"]` as a default); else the sample's own `spec`; else UnknownDataSource. `verifier`:
+    (`specs["*"]` as a default); else the sample's own `spec`; else the registered spec named by
+    its `data_source` (e.g. "r1_math"); else UnknownDataSource. `verifier`:
     None (in this process), "grpc://host:port" or "grpc://h1:p,h2:p" (a running `rlvr serve`, replicas
     round-robin), or any object with `verify_batch(requests)`. `verifier_options` are request options
     every term sees (length budgets, timeouts).
@@ -159,6 +177,7 @@ class RewardScorer:
     _spec: pb.RewardSpec | None = field(init=False, default=None, repr=False)
     _specs: dict[str, pb.RewardSpec] = field(init=False, default_factory=dict, repr=False)
     _row_specs: dict[str, pb.RewardSpec] = field(init=False, default_factory=dict, repr=False)
+    _named_specs: dict[str, pb.RewardSpec] = field(init=False, default_factory=dict, repr=False)
     _client: VerifierClient = field(init=False, repr=False)
     _warned: set[str] = field(init=False, default_factory=set, repr=False)
 
@@ -183,7 +202,12 @@ class RewardScorer:
             if sample.spec is None:
                 raise UnknownDataSource(sample.data_source, list(self._specs))
         if sample.spec is None or sample.spec == "":
-            raise UnknownDataSource(sample.data_source, list(self._specs))
+            named = self._named_specs.get(sample.data_source)
+            if named is None and sample.data_source and registry.get_spec(sample.data_source) is not None:
+                named = self._named_specs[sample.data_source] = resolve_spec(sample.data_source)
+            if named is None:
+                raise UnknownDataSource(sample.data_source, list(self._specs))
+            return named
         key = sample.spec if isinstance(sample.spec, str) else json.dumps(sample.spec, sort_keys=True)
         cached = self._row_specs.get(key)
         if cached is None:
@@ -246,12 +270,12 @@ class RewardScorer:
                 "check the reward spec and the verifier options"
             )
         for response in responses:
-            if response.status in UNKNOWN_STATUSES and response.message not in self._warned:
-                if len(self._warned) < 32:
-                    self._warned.add(response.message)
-                    logger.warning(
-                        "rlvr: reward unknown (%s): %s", pb.Status.Name(response.status), response.message
-                    )
+            unknown = response.status in UNKNOWN_STATUSES
+            if unknown and response.message not in self._warned and len(self._warned) < 32:
+                self._warned.add(response.message)
+                logger.warning(
+                    "rlvr: reward unknown (%s): %s", pb.Status.Name(response.status), response.message
+                )
         return responses
 
     def term_names(self) -> list[str]:

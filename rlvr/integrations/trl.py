@@ -90,8 +90,16 @@ class RewardFunction:
 
         if self.ground_truth_key not in columns and self.tests_key not in columns:
             self._check_no_reference_needed(columns)
-        truths, tests, languages = column(self.ground_truth_key), column(self.tests_key), column(self.language_key)
-        options, sources, specs = column(self.options_key), column(self.data_source_key), column(self.spec_key)
+        truths, tests, languages = (
+            column(self.ground_truth_key),
+            column(self.tests_key),
+            column(self.language_key),
+        )
+        options, sources, specs = (
+            column(self.options_key),
+            column(self.data_source_key),
+            column(self.spec_key),
+        )
         self._calls += 1
         samples: list[Sample] = []
         group, previous = 0, None
@@ -236,7 +244,9 @@ def env_rows(
             options = {**dict(task.options), **dict(base.verifier_options)}
             rows.append(
                 {
-                    "prompt": [dict(m) for m in observation] if not isinstance(observation, str) else observation,
+                    "prompt": [dict(m) for m in observation]
+                    if not isinstance(observation, str)
+                    else observation,
                     GROUND_TRUTH: task.ground_truth,
                     TESTS: json.dumps([_test_dict(t) for t in task.tests]) if task.tests else "",
                     LANGUAGE: task.language,
