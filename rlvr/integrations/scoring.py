@@ -159,7 +159,8 @@ class RewardScorer:
 
     Which reward spec a sample gets: `spec` when given (every sample); else `specs[sample.data_source]`
     (`specs["*"]` as a default); else the sample's own `spec`; else the registered spec named by
-    its `data_source` (e.g. "r1_math"); else UnknownDataSource. `verifier`:
+    its `data_source` (e.g. "r1_math"; a verifier name such as "math" is a one-term spec); else
+    UnknownDataSource. `verifier`:
     None (in this process), "grpc://host:port" or "grpc://h1:p,h2:p" (a running `rlvr serve`, replicas
     round-robin), or any object with `verify_batch(requests)`. `verifier_options` are request options
     every term sees (length budgets, timeouts).
@@ -202,10 +203,10 @@ class RewardScorer:
             if sample.spec is None:
                 raise UnknownDataSource(sample.data_source, list(self._specs))
         if sample.spec is None or sample.spec == "":
-            named = self._named_specs.get(sample.data_source)
-            if named is None and sample.data_source and registry.get_spec(sample.data_source) is not None:
-                named = self._named_specs[sample.data_source] = resolve_spec(sample.data_source)
-            if named is None:
+            named = self._named_specs.get(sample.data_source) or _registered_spec(sample.data_source)
+            if named is not None:
+                self._named_specs[sample.data_source] = named
+            else:
                 raise UnknownDataSource(sample.data_source, list(self._specs))
             return named
         key = sample.spec if isinstance(sample.spec, str) else json.dumps(sample.spec, sort_keys=True)
@@ -293,6 +294,19 @@ class RewardScorer:
         state = dict(self.__dict__)
         state["_warned"] = set()
         return state
+
+
+def _registered_spec(name: str) -> pb.RewardSpec | None:
+    """The registered spec `name`, or a one-term spec when `name` is a registered verifier."""
+    if not name:
+        return None
+    if registry.get_spec(name) is not None:
+        return resolve_spec(name)
+    try:
+        registry.get_verifier(name)
+    except InvalidRequest:
+        return None
+    return resolve_spec({"name": name, "terms": [{"name": "accuracy", "verifier": name}]})
 
 
 def is_unscorable(response: pb.VerifyResponse) -> bool:

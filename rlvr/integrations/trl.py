@@ -278,3 +278,245 @@ def _test_dict(test: pb.TestCase) -> dict[str, Any]:
     from google.protobuf import json_format
 
     return json_format.MessageToDict(test)
+
+
+class EnvRollout:
+    """A TRL `rollout_func` that plays episodes of a (multi-turn) rlvr env with the trainer's model.
+
+    `GRPOTrainer(..., rollout_func=EnvRollout(env, dataset), reward_funcs=[env_reward])`. TRL calls it
+    with the batch's prompts (each repeated `num_generations` times) and the trainer; for each prompt
+    the row of `dataset` (rows of `env_rows` / `env_dataset`) with that prompt gives the task, the env
+    is reset on it, and turns alternate: the model samples (HF `generate`, `temperature`), the env
+    scores the turn (all active episodes in one `verify_batch`) and answers with feedback (rendered
+    through the tokenizer's chat template as the env's next message) until the episode ends or the
+    completion budget (`max_completion_length`) is spent. Returns TRL's dict: `prompt_ids`,
+    `completion_ids` (model and env tokens), `logprobs` (sampling logprobs; 0 for env tokens),
+    `env_mask` (1 model token, 0 env token), plus `env_reward` (the last turn's reward, or the sum with
+    `episode_reward="sum"`; None when unknown), `env_status` and `env_turns`, which TRL passes to
+    the reward functions. `env`: an env id (made with `observation="chat"` and `env_kwargs`) or a
+    callable returning an env. Generation runs on the unwrapped model without vLLM.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        dataset: Any,
+        *,
+        env_kwargs: Mapping[str, Any] | None = None,
+        temperature: float = 1.0,
+        max_new_tokens: int | None = None,
+        episode_reward: str = "last",
+        verifier: Any = None,
+    ):
+        if episode_reward not in ("last", "sum"):
+            raise ValueError(f"episode_reward={episode_reward!r}: pass 'last' or 'sum'")
+        self.env = env
+        self.env_kwargs = dict(env_kwargs or {})
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self.episode_reward = episode_reward
+        self.verifier = verifier
+        self._rows = {_prompt_key(row["prompt"]): dict(row) for row in dataset}
+        self._envs: list[Any] = []
+        self.__name__ = "rlvr_env_rollout"
+
+    def _make_env(self) -> Any:
+        import gymnasium
+
+        import rlvr.envs  # noqa: F401 - registers the ids
+
+        if callable(self.env) and not isinstance(self.env, str):
+            return self.env()
+        kwargs = {"observation": "chat", **self.env_kwargs}
+        if self.verifier is not None:
+            kwargs["verifier"] = self.verifier
+        return gymnasium.make(self.env, **kwargs)
+
+    def _task(self, prompt: Any) -> Any:
+        from rlvr.envs.task import Task
+
+        row = self._rows.get(_prompt_key(prompt))
+        if row is None:
+            raise MissingGroundTruth(
+                f"EnvRollout has no dataset row for the prompt {prompt_text(prompt)[:80]!r}: pass the "
+                "dataset the trainer samples from"
+            )
+        tests = json.loads(row[TESTS]) if row.get(TESTS) else ()
+        options = json.loads(row[OPTIONS]) if row.get(OPTIONS) else {}
+        return Task.make(
+            str(row.get("task_id") or "trl"),
+            prompt=prompt_text(prompt),
+            ground_truth=row.get(GROUND_TRUTH) or "",
+            tests=tests,
+            language=row.get(LANGUAGE) or "",
+            options=options,
+        )
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        import torch
+
+        tokenizer = trainer.processing_class
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        budget = int(self.max_new_tokens or trainer.args.max_completion_length)
+        while len(self._envs) < len(prompts):
+            self._envs.append(self._make_env())
+        episodes = [_Episode(self._envs[i], self._task(p), p, tokenizer) for i, p in enumerate(prompts)]
+        client = self._envs[0].unwrapped.verifier
+        while True:
+            active = [e for e in episodes if not e.done and e.room(budget) > 0]
+            if not active:
+                break
+            turn = max(1, min(e.room(budget) for e in active))
+            with torch.no_grad():
+                actions = _sample(model, tokenizer, [e.ids() for e in active], turn, self.temperature)
+            requests = [e.env.unwrapped.prepare_step(text) for e, (_, _, text) in zip(active, actions)]
+            sent = [r for r in requests if r is not None]
+            answers = iter(client.verify_batch(sent) if sent else [])
+            for episode, (ids, logprobs, text), request in zip(active, actions, requests):
+                response = next(answers) if request is not None else None
+                episode.record(ids, logprobs, text, response, budget)
+        rewards = [e.reward(self.episode_reward) for e in episodes]
+        return {
+            "prompt_ids": [e.prompt_ids for e in episodes],
+            "completion_ids": [e.completion_ids[:budget] for e in episodes],
+            "logprobs": [e.logprobs[:budget] for e in episodes],
+            "env_mask": [e.mask[:budget] for e in episodes],
+            "env_reward": rewards,
+            "env_status": [e.status for e in episodes],
+            "env_turns": [e.turns for e in episodes],
+        }
+
+
+def env_reward(
+    completions: Sequence[Any], env_reward: Sequence[float | None] | None = None, **_: Any
+) -> list:
+    """The reward `EnvRollout` computed in its episodes (TRL passes its `env_reward` field here)."""
+    if env_reward is None:
+        raise MissingGroundTruth(
+            "env_reward needs rollout_func=EnvRollout(...): no env_reward field was passed"
+        )
+    return list(env_reward)
+
+
+def _prompt_key(prompt: Any) -> str:
+    return prompt if isinstance(prompt, str) else json.dumps(list(prompt), sort_keys=True)
+
+
+class _Episode:
+    """One env episode inside EnvRollout: token bookkeeping (model vs env tokens) and the rewards."""
+
+    def __init__(self, env: Any, task: Any, prompt: Any, tokenizer: Any):
+        self.env, self.tokenizer = env, tokenizer
+        env.reset(options={"task": task})
+        self.messages = [dict(m) for m in prompt] if not isinstance(prompt, str) else None
+        text = (
+            tokenizer.apply_chat_template(self.messages, add_generation_prompt=True, tokenize=False)
+            if self.messages is not None
+            else prompt
+        )
+        self.prompt_ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        self.completion_ids: list[int] = []
+        self.logprobs: list[float] = []
+        self.mask: list[int] = []
+        self.rewards: list[float] = []
+        self.status = ""
+        self.turns = 0
+        self.done = False
+
+    def ids(self) -> list[int]:
+        return self.prompt_ids + self.completion_ids
+
+    def room(self, budget: int) -> int:
+        return budget - len(self.completion_ids)
+
+    def record(
+        self,
+        ids: list[int],
+        logprobs: list[float],
+        text: str,
+        response: pb.VerifyResponse | None,
+        budget: int,
+    ) -> None:
+        self.completion_ids += ids
+        self.logprobs += logprobs
+        self.mask += [1] * len(ids)
+        self.turns += 1
+        observation, reward, terminated, truncated, info = self.env.unwrapped.finish_step(text, response)
+        self.status = str(info.get("status", ""))
+        self.rewards.append(float(reward))
+        if terminated or truncated or self.room(budget) <= 0:
+            self.done = True
+            return
+        feedback = self._feedback_ids(text, observation, ids)
+        self.completion_ids += feedback
+        self.logprobs += [0.0] * len(feedback)
+        self.mask += [0] * len(feedback)
+        if self.room(budget) <= 0:
+            self.done = True
+
+    def _feedback_ids(self, action: str, observation: Any, action_ids: list[int]) -> list[int]:
+        """The env's message as tokens: what the chat template puts between this turn and the next."""
+        message = (
+            dict(observation[-1])
+            if not isinstance(observation, str)
+            else {"role": "user", "content": observation}
+        )
+        if self.messages is None:
+            return self.tokenizer("\n" + str(message["content"]) + "\n", add_special_tokens=False)[
+                "input_ids"
+            ]
+        before = self.messages + [{"role": "assistant", "content": action}]
+        after = before + [message]
+        rendered = self.tokenizer.apply_chat_template(before, tokenize=False)
+        full = self.tokenizer.apply_chat_template(after, add_generation_prompt=True, tokenize=False)
+        closing = rendered[rendered.rfind(action) + len(action) :] if action else ""
+        eos = self.tokenizer.eos_token or ""
+        if action_ids and action_ids[-1] == self.tokenizer.eos_token_id and closing.startswith(eos):
+            closing = closing[len(eos) :]
+        if full.startswith(rendered):
+            suffix = full[len(rendered) :]
+        else:  # a template that re-renders history differently: the message on its own
+            suffix = self.tokenizer.apply_chat_template([message], add_generation_prompt=True, tokenize=False)
+        self.messages = after
+        return self.tokenizer(closing + suffix, add_special_tokens=False)["input_ids"]
+
+    def reward(self, mode: str) -> float | None:
+        if self.status in ("TIMEOUT", "ERROR", "INVALID_REQUEST") or not self.rewards:
+            return None
+        return self.rewards[-1] if mode == "last" else sum(self.rewards)
+
+
+def _sample(
+    model: Any, tokenizer: Any, sequences: list[list[int]], max_new_tokens: int, temperature: float
+) -> list[tuple[list[int], list[float], str]]:
+    """Sample one turn for each sequence (left-padded batch): (new ids up to EOS, their logprobs, text)."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=model.device)
+    attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=model.device)
+    out = model.generate(
+        input_ids=input_ids,
+        attention_mask=attention,
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=max_new_tokens,
+        output_scores=True,
+        return_dict_in_generate=True,
+        pad_token_id=pad,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    new = out.sequences[:, width:]
+    logps = torch.stack(out.scores, dim=1).float().log_softmax(-1)
+    chosen = logps.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+    results = []
+    for row in range(new.shape[0]):
+        ids = new[row].tolist()
+        if tokenizer.eos_token_id in ids:
+            ids = ids[: ids.index(tokenizer.eos_token_id) + 1]
+        values = chosen[row, : len(ids)].tolist()
+        results.append((ids, values, tokenizer.decode(ids, skip_special_tokens=True)))
+    return results
