@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.agents.estimators import EstimatorError, answer_classes, best_of_n, maj_at_k, pass_at_k
+from rlvr.verifier.v1 import verifier_pb2 as pb
 
 #: JSON keys of one metrics block, in table order.
 UNKNOWN = ("TIMEOUT", "ERROR", "INVALID_REQUEST", "STATUS_UNSPECIFIED")
@@ -66,21 +67,30 @@ def final_answer(text: str, options: dict[str, Any]) -> str | None:
     """The final answer of a math completion as the math verifier extracts it (None: no answer)."""
     from rlvr.verifier_server.math import ExtractConfig, extract_answer
 
-    found = extract_answer(text, ExtractConfig(last_expression=bool(options.get("allow_last_expression", True))))
+    found = extract_answer(
+        text, ExtractConfig(last_expression=bool(options.get("allow_last_expression", True)))
+    )
     return found.text.strip() if found is not None else None
 
 
 def math_equivalence(options: dict[str, Any], verify_batch: Callable | None = None) -> Callable:
     """`same(pairs)` for maj@k: a == b iff the math verifier judges answer a CORRECT against b."""
-    if verify_batch is None:
-        from rlvr import verify_batch as verify_batch
+    from rlvr import verify_batch as local_verify_batch
+
+    check = verify_batch or local_verify_batch
 
     def same(pairs: Sequence[tuple[str, str]]) -> list[bool]:
         requests = [
-            {"id": str(i), "verifier": "math", "response": f"<answer>{a}</answer>", "ground_truth": b, "options": options}
+            {
+                "id": str(i),
+                "verifier": "math",
+                "response": f"<answer>{a}</answer>",
+                "ground_truth": b,
+                "options": options,
+            }
             for i, (a, b) in enumerate(pairs)
         ]
-        return [r.status == 1 for r in verify_batch(requests)]  # 1: CORRECT
+        return [r.status == pb.CORRECT for r in check(requests)]
 
     return same
 
@@ -198,7 +208,11 @@ def evaluate(
         first = stats["records"][0]
         groups[(key[0], int(first.get("difficulty", 1)))].append(stats)
     report["by_group"] = [
-        {"source": source, "difficulty": level, **_block([r for p in members for r in p["records"]], members, ks)}
+        {
+            "source": source,
+            "difficulty": level,
+            **_block([r for p in members for r in p["records"]], members, ks),
+        }
         for (source, level), members in sorted(groups.items())
     ]
     report["errors"] = errors
@@ -238,7 +252,10 @@ def format_table(report: dict[str, Any]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     components = report["components"]
     if components:
-        lines.append("components (mean over scored samples): " + ", ".join(f"{k}={v:.3f}" for k, v in components.items()))
+        lines.append(
+            "components (mean over scored samples): "
+            + ", ".join(f"{k}={v:.3f}" for k, v in components.items())
+        )
     lines.append(f"length unit: {report['length']['unit']}; N is the most samples of one prompt")
     lines.extend(f"warning: {e}" for e in report["errors"])
     return "\n".join(lines)
@@ -265,7 +282,9 @@ def plot_pass_at_k(report: dict[str, Any], path: str | Path) -> Path:
             line = ax.plot(*zip(*points), marker="o", label=f"pass@k {name}")[0]
             majs = [(int(k), v) for k, v in block["maj@k"].items() if v is not None]
             if majs:
-                ax.plot(*zip(*majs), marker="x", linestyle="--", color=line.get_color(), label=f"maj@k {name}")
+                ax.plot(
+                    *zip(*majs), marker="x", linestyle="--", color=line.get_color(), label=f"maj@k {name}"
+                )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k")
     ax.set_ylabel("score")

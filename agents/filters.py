@@ -89,7 +89,9 @@ def dpo_row(chosen: dict[str, Any], rejected: dict[str, Any], config: FilterConf
     return _with_metadata(row, [chosen, rejected], config)
 
 
-def _with_metadata(row: dict[str, Any], records: Sequence[dict[str, Any]], config: FilterConfig) -> dict[str, Any]:
+def _with_metadata(
+    row: dict[str, Any], records: Sequence[dict[str, Any]], config: FilterConfig
+) -> dict[str, Any]:
     if config.with_metadata:
         row["metadata"] = {
             "task_id": records[0].get("task_id"),
@@ -109,6 +111,8 @@ class FilterReport:
     dropped: dict[str, int] | None = None
 
     def drop(self, reason: str, count: int = 1) -> None:
+        if not count:
+            return
         self.dropped = self.dropped or {}
         self.dropped[reason] = self.dropped.get(reason, 0) + count
 
@@ -133,7 +137,9 @@ def r1_filter(
             report.drop("not correct")
         elif record.get("finish_reason") == "length":
             report.drop("truncated")
-        elif config.drop_code_blocks and not _is_code_task(record) and _CODE_BLOCK.search(record["completion"]):
+        elif (
+            config.drop_code_blocks and not _is_code_task(record) and _CODE_BLOCK.search(record["completion"])
+        ):
             report.drop("code block")
         elif any(len(p) > config.max_paragraph_chars for p in record["completion"].split("\n\n")):
             report.drop("long paragraph")
@@ -156,12 +162,19 @@ def r1_filter(
         options = {"language": config.language}
         think = [r for r in kept if "</think>" in r["completion"]]
         plain = [r for r in kept if "</think>" not in r["completion"]]
-        scores = dict(zip(map(id, think), _verifier_scores(think, "language_consistency", options, verify_batch)))
-        scores.update(
-            zip(map(id, plain), _verifier_scores(plain, "language_consistency", {**options, "source": "response"}, verify_batch))
+        language = dict(
+            zip(map(id, think), _verifier_scores(think, "language_consistency", options, verify_batch))
         )
-        report.drop("mixed language", sum(scores[id(r)] < config.min_language for r in kept))
-        kept = [r for r in kept if scores[id(r)] >= config.min_language]
+        language.update(
+            zip(
+                map(id, plain),
+                _verifier_scores(
+                    plain, "language_consistency", {**options, "source": "response"}, verify_batch
+                ),
+            )
+        )
+        report.drop("mixed language", sum(language[id(r)] < config.min_language for r in kept))
+        kept = [r for r in kept if language[id(r)] >= config.min_language]
     out: list[dict[str, Any]] = []
     by_prompt: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in kept:
@@ -200,9 +213,11 @@ def dpo_pairs(
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Per prompt: (chosen, rejected) pairs; chosen the shortest correct sample, rejected a wrong one
     (longest first: the most to unlearn) or else a correct one `length_ratio` times longer."""
-    pairs = []
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for group in _by_prompt(records):
-        correct = sorted((r for r in group if is_correct(r) is True and r.get("finish_reason") != "length"), key=_length)
+        correct = sorted(
+            (r for r in group if is_correct(r) is True and r.get("finish_reason") != "length"), key=_length
+        )
         if not correct:
             report.drop("no correct sample", len(group))
             continue
@@ -225,14 +240,18 @@ def _by_prompt(records: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any
 
 
 def filter_records(
-    records: Sequence[dict[str, Any]], style: Style, config: FilterConfig, verify_batch: Callable | None = None
+    records: Sequence[dict[str, Any]],
+    style: Style,
+    config: FilterConfig,
+    verify_batch: Callable | None = None,
 ) -> tuple[list[dict[str, Any]], FilterReport]:
     """The training rows of `style` built from sample `records`, and what was dropped and why."""
-    if verify_batch is None:
-        from rlvr import verify_batch as verify_batch
+    from rlvr import verify_batch as local_verify_batch
+
+    check = verify_batch or local_verify_batch
     report = FilterReport(prompts=len({prompt_key(r) for r in records}))
     if style == "r1":
-        rows = [sft_row(r, config) for r in r1_filter(records, config, report, verify_batch)]
+        rows = [sft_row(r, config) for r in r1_filter(records, config, report, check)]
     elif style == "kimi":
         rows = [sft_row(r, config) for r in kimi_filter(records, report)]
     elif style == "dpo":

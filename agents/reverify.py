@@ -16,7 +16,9 @@ from rlvr.agents.sample import UNKNOWN, spec_hash
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 
-def stored_request(record: dict[str, Any], spec: pb.RewardSpec | None, default_verifier: str = "math") -> pb.VerifyRequest:
+def stored_request(
+    record: dict[str, Any], spec: pb.RewardSpec | None, default_verifier: str = "math"
+) -> pb.VerifyRequest:
     """The request a record was (or is now to be) scored with, its response filled in.
 
     `rlvr sample` records carry it under "request"; other rollouts need `ground_truth` (and
@@ -54,8 +56,9 @@ def reverify_records(
     transitions overall and per (old verifier version -> new verifier version), and pass@1 and mean
     reward before and after.
     """
-    if verify_batch is None:
-        from rlvr import verify_batch as verify_batch
+    from rlvr import verify_batch as local_verify_batch
+
+    check = verify_batch or local_verify_batch
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, record in enumerate(records):
         groups[prompt_key(record)].append(i)
@@ -67,7 +70,7 @@ def reverify_records(
             request.id = str(i)
             request.group_id = f"r{g}"
             requests.append(request)
-        for i, request, response in zip(members, requests, verify_batch(requests)):
+        for i, request, response in zip(members, requests, check(requests)):
             status = pb.Status.Name(response.status)
             old = records[i]
             new[i] = {
@@ -95,7 +98,7 @@ def change_report(
     """What changed between two scorings of the same samples (same order)."""
     transitions: Counter[str] = Counter()
     by_version: dict[str, Counter[str]] = defaultdict(Counter)
-    examples = []
+    examples: list[dict[str, Any]] = []
     changed = 0
     for before, after in zip(old, new):
         version = f"{before.get('verifier', '?')} {before.get('verifier_version', '?')} -> {after['verifier']} {after['verifier_version']}"
@@ -112,7 +115,11 @@ def change_report(
                         "task_id": after.get("task_id"),
                         "sample_index": after.get("sample_index"),
                         "before": {"reward": before.get("reward"), "status": before.get("status")},
-                        "after": {"reward": after["reward"], "status": after["status"], "message": after["message"]},
+                        "after": {
+                            "reward": after["reward"],
+                            "status": after["status"],
+                            "message": after["message"],
+                        },
                     }
                 )
     return {

@@ -105,7 +105,9 @@ def env_prompts(
             observation, info = env.reset(seed=seed + i)
             request = env.prepare_step("")
             if request is None:
-                raise SampleError(f"env {env_id!r} scores its own actions; rlvr sample needs verifier-scored envs")
+                raise SampleError(
+                    f"env {env_id!r} scores its own actions; rlvr sample needs verifier-scored envs"
+                )
             request.id, request.group_id = "", ""
             request.ClearField("response")
             assert env.task is not None
@@ -157,11 +159,10 @@ def jsonl_prompts(
 def _row_prompt(row: dict[str, Any], index: int, source: str, verifier: str, spec: Any) -> Prompt:
     from rlvr.envs.rewards import resolve_spec
 
+    observation: str | list[dict[str, str]]
     if "messages" in row:
-        observation: str | list[dict[str, str]] = [
-            {"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]
-        ]
-        text = "\n".join(m["content"] for m in observation)
+        messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]]
+        observation, text = messages, "\n".join(m["content"] for m in messages)
     elif isinstance(row.get("prompt"), str):
         observation = text = row["prompt"]
     else:
@@ -219,7 +220,9 @@ class CompletionSource(Protocol):
     name: str
     model: str
 
-    def sample(self, jobs: Sequence[Job], params: SamplingParams, *, seed: int) -> Iterator[tuple[Prompt, int, Outcome]]: ...
+    def sample(
+        self, jobs: Sequence[Job], params: SamplingParams, *, seed: int
+    ) -> Iterator[tuple[Prompt, int, Outcome]]: ...
 
 
 class TokenBackendSource:
@@ -270,17 +273,23 @@ class TokenBackendSource:
             first = batch[0]
             batch_seed = (seed * 1_000_003 + first[0].index * 10_007 + first[1]) % (2**31)
             began = time.perf_counter()
-            generations = self.backend.generate([ids for _, _, ids in batch], replace(params, seed=batch_seed))
+            generations = self.backend.generate(
+                [ids for _, _, ids in batch], replace(params, seed=batch_seed)
+            )
             seconds = (time.perf_counter() - began) / len(batch)
             for (prompt, index, ids), generation in zip(batch, generations):
                 text = self.tokenizer.decode(generation.token_ids, skip_special_tokens=True)
-                yield prompt, index, Completion(
-                    text=text,
-                    finish_reason=generation.finish_reason,
-                    completion_tokens=len(generation.token_ids),
-                    prompt_tokens=len(ids),
-                    logprobs=[round(x, 6) for x in generation.logprobs],
-                    seconds=seconds,
+                yield (
+                    prompt,
+                    index,
+                    Completion(
+                        text=text,
+                        finish_reason=generation.finish_reason,
+                        completion_tokens=len(generation.token_ids),
+                        prompt_tokens=len(ids),
+                        logprobs=[round(x, 6) for x in generation.logprobs],
+                        seconds=seconds,
+                    ),
                 )
 
 
@@ -314,7 +323,9 @@ class EndpointSource:
                     key=(prompt, indices, time.perf_counter()),
                     prompt=prompt.observation,
                     n=len(indices),
-                    seed=None if params.seed is None and seed is None else seed + prompt.index * 100_003 + indices[0],
+                    seed=None
+                    if params.seed is None and seed is None
+                    else seed + prompt.index * 100_003 + indices[0],
                     label=f"prompt {prompt.index} (task {prompt.task_id}), samples {indices[0]}..{indices[-1]}",
                 )
                 for prompt, indices in todo
@@ -328,18 +339,24 @@ class EndpointSource:
                     continue
                 seconds = (time.perf_counter() - began) / max(len(result), 1)
                 for index, choice in zip(indices, result):
-                    yield prompt, index, Completion(
-                        text=choice.text,
-                        finish_reason=choice.finish_reason,
-                        completion_tokens=choice.completion_tokens,
-                        prompt_tokens=choice.prompt_tokens,
-                        logprobs=choice.logprobs,
-                        seconds=seconds,
+                    yield (
+                        prompt,
+                        index,
+                        Completion(
+                            text=choice.text,
+                            finish_reason=choice.finish_reason,
+                            completion_tokens=choice.completion_tokens,
+                            prompt_tokens=choice.prompt_tokens,
+                            logprobs=choice.logprobs,
+                            seconds=seconds,
+                        ),
                     )
                 if len(result) < len(indices):
                     short_answers += 1
                     if short_answers > 10_000:
-                        raise SampleError("the endpoint keeps returning fewer choices than asked; pass --max-n 1")
+                        raise SampleError(
+                            "the endpoint keeps returning fewer choices than asked; pass --max-n 1"
+                        )
                     todo.append((prompt, indices[len(result) :]))
 
 
@@ -504,7 +521,9 @@ class SampleStats:
 class _Scorer(threading.Thread):
     """Verifies finished groups and writes their records while the source keeps generating."""
 
-    def __init__(self, verifier: Any, out: SampleFile, run: dict[str, Any], stats: SampleStats, with_logprobs: bool):
+    def __init__(
+        self, verifier: Any, out: SampleFile, run: dict[str, Any], stats: SampleStats, with_logprobs: bool
+    ):
         super().__init__(name="rlvr-sample-scorer", daemon=True)
         self.verifier, self.out, self.run_info, self.stats = verifier, out, run, stats
         self.with_logprobs = with_logprobs
@@ -527,8 +546,13 @@ class _Scorer(threading.Thread):
                 per_sample = seconds / max(len(samples), 1)
                 self.out.write(
                     sample_record(
-                        prompt, index, completion, response, self.run_info,
-                        verify_seconds=per_sample, with_logprobs=self.with_logprobs,
+                        prompt,
+                        index,
+                        completion,
+                        response,
+                        self.run_info,
+                        verify_seconds=per_sample,
+                        with_logprobs=self.with_logprobs,
                     )
                     for (index, completion), response in zip(samples, responses)
                 )

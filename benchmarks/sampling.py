@@ -28,7 +28,14 @@ from rlvr.agents.rollout.base import SamplingParams
 from rlvr.agents.rollout.hf import HFBackend
 from rlvr.agents.rollout.openai import OpenAIBackend
 from rlvr.agents.rollout.openai_server import ServerThread, hf_completer, make_app
-from rlvr.agents.sample import EndpointSource, SampleFile, TokenBackendSource, env_prompts, run_sampling, sampling_settings
+from rlvr.agents.sample import (
+    EndpointSource,
+    SampleFile,
+    TokenBackendSource,
+    env_prompts,
+    run_sampling,
+    sampling_settings,
+)
 from rlvr.agents.tiny import build_tiny_for_env
 from rlvr.envs.client import InProcessVerifier
 
@@ -46,16 +53,34 @@ def smollm2_dir() -> Path | None:
     return Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
 
 
-def run_backend(name: str, model: Any, tokenizer: Any, label: str, prompts: list, n: int, params: SamplingParams, out: Path) -> dict[str, Any]:
+def run_backend(
+    name: str,
+    model: Any,
+    tokenizer: Any,
+    label: str,
+    prompts: list,
+    n: int,
+    params: SamplingParams,
+    out: Path,
+) -> dict[str, Any]:
     context = int(getattr(model.config, "max_position_embeddings", 2048))
-    run = {"source": ENV, "env_kwargs": ENV_KWARGS, "model": label, "backend": name,
-           "sampling": sampling_settings(params, n=n, seed=0)}
+    run = {
+        "source": ENV,
+        "env_kwargs": ENV_KWARGS,
+        "model": label,
+        "backend": name,
+        "sampling": sampling_settings(params, n=n, seed=0),
+    }
     sample_file = SampleFile(out)
     server = None
     if name == "hf":
         source: Any = TokenBackendSource(
-            HFBackend(model, tokenizer, batch_size=n * 2), tokenizer, model=label, chat_template=True,
-            max_context=context, batch_size=n * 2,
+            HFBackend(model, tokenizer, batch_size=n * 2),
+            tokenizer,
+            model=label,
+            chat_template=True,
+            max_context=context,
+            batch_size=n * 2,
         )
     else:
         server = ServerThread(make_app(hf_completer(model, tokenizer), label)).__enter__()
@@ -88,14 +113,22 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest on 2 busy cores)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per backend (SmolLM2: one fewer)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved runs per backend (SmolLM2: one fewer)"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="rlvr-bench-sampling-"))
     prompts = env_prompts(ENV, args.prompts, env_kwargs=ENV_KWARGS)
     params = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    models: list[tuple[str, Path, str | None]] = [("tiny (random, 0.1M)", build_tiny_for_env(work / "tiny", ENV, {"system_prompt": ""}, hidden_size=64), None)]
+    models: list[tuple[str, Path, str | None]] = [
+        (
+            "tiny (random, 0.1M)",
+            build_tiny_for_env(work / "tiny", ENV, {"system_prompt": ""}, hidden_size=64),
+            None,
+        )
+    ]
     directory = smollm2_dir()
     if not args.quick:
         if directory is None:
@@ -110,16 +143,27 @@ def main() -> None:
         tokenizer = load_tokenizer(path, gguf)
         print(f"{label}: loaded in {time.perf_counter() - began:.1f} s", flush=True)
         for name in ("hf", "openai"):  # warm-up: torch kernels, the verifier's worker pool, the server
-            run_backend(name, model, tokenizer, label, prompts[:1], 2, params, work / f"warm-{label[:5]}-{name}.jsonl")
+            run_backend(
+                name, model, tokenizer, label, prompts[:1], 2, params, work / f"warm-{label[:5]}-{name}.jsonl"
+            )
         rounds = args.rounds if gguf is None else max(1, args.rounds - 1)
         for round_ in range(rounds):  # interleaved: the 2 cores are shared, so compare medians
             for name in ("hf", "openai") if round_ % 2 == 0 else ("openai", "hf"):
                 out = work / f"{label[:5]}-{name}-{round_}.jsonl"
-                rows.append({**run_backend(name, model, tokenizer, label, prompts, args.n, params, out), "round": round_})
-    print(f"\n{args.prompts} prompts x {args.n} samples of {ENV} (difficulty 1), temperature {args.temperature}, "
-          f"max {args.max_new_tokens} new tokens; {torch.get_num_threads()} torch threads; medians over rounds")
-    header = (f"{'model':<24}{'backend':<9}{'rounds':>7}{'samples':>8}{'samples/s':>11}{'min..max':>16}{'vs hf':>7}"
-              f"{'tokens':>8}{'verify ms':>11}{'p50 ms':>8}{'verify share':>13}")
+                rows.append(
+                    {
+                        **run_backend(name, model, tokenizer, label, prompts, args.n, params, out),
+                        "round": round_,
+                    }
+                )
+    print(
+        f"\n{args.prompts} prompts x {args.n} samples of {ENV} (difficulty 1), temperature {args.temperature}, "
+        f"max {args.max_new_tokens} new tokens; {torch.get_num_threads()} torch threads; medians over rounds"
+    )
+    header = (
+        f"{'model':<24}{'backend':<9}{'rounds':>7}{'samples':>8}{'samples/s':>11}{'min..max':>16}{'vs hf':>7}"
+        f"{'tokens':>8}{'verify ms':>11}{'p50 ms':>8}{'verify share':>13}"
+    )
     print(header)
     print("-" * len(header))
     for label, _, _ in models:

@@ -143,7 +143,9 @@ class OpenAIBackend:
                 f"cannot reach {url} ({type(exc).__name__}: {exc}); is the server up?"
             ) from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise EndpointError(f"GET {url} did not return a model list ({exc}); pass --served-model") from None
+            raise EndpointError(
+                f"GET {url} did not return a model list ({exc}); pass --served-model"
+            ) from None
         if not models:
             raise EndpointError(f"GET {url} lists no models; pass the served model name")
         return str(models[0])
@@ -167,9 +169,11 @@ class OpenAIBackend:
         if request.seed is not None:
             body["seed"] = request.seed
         if self.api == "chat":
-            body["messages"] = [dict(m) for m in request.prompt] if not isinstance(request.prompt, str) else [
-                {"role": "user", "content": request.prompt}
-            ]
+            body["messages"] = (
+                [dict(m) for m in request.prompt]
+                if not isinstance(request.prompt, str)
+                else [{"role": "user", "content": request.prompt}]
+            )
             if self.logprobs:
                 body["logprobs"] = True
         else:
@@ -233,7 +237,9 @@ class OpenAIBackend:
 
         connector = aiohttp.TCPConnector(limit=self.concurrency)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers()) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=self._headers()
+        ) as session:
             pending: set[asyncio.Task] = set()
             exhausted = False
             while not stop.is_set():
@@ -245,7 +251,9 @@ class OpenAIBackend:
                     pending.add(asyncio.create_task(self._one(session, request, params)))
                 if not pending:
                     break
-                finished, pending = await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                finished, pending = await asyncio.wait(
+                    pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+                )
                 for task in finished:
                     out.put(task.result())
             for task in pending:
@@ -275,7 +283,7 @@ class OpenAIBackend:
                         if answer.status not in RETRYABLE_STATUSES:
                             return request, EndpointError(problem, label=label, status=answer.status)
                         delay = max(delay, _retry_after(answer.headers.get("Retry-After")))
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 problem = f"no answer from {url} within {self.timeout:g} s"
             except aiohttp.ClientError as exc:
                 problem = f"cannot reach {url} ({type(exc).__name__}: {exc})"

@@ -51,7 +51,9 @@ def make_app(complete: Completer, model_name: str) -> Any:
         try:
             choices = await loop.run_in_executor(None, locked, prompt, n, params)
         except ValueError as exc:
-            return web.json_response({"error": {"message": str(exc), "type": "invalid_request_error"}}, status=400)
+            return web.json_response(
+                {"error": {"message": str(exc), "type": "invalid_request_error"}}, status=400
+            )
         want_logprobs = bool(body.get("logprobs")) or body.get("logprobs") == 0
         return web.json_response(_answer(choices, chat, model_name, want_logprobs))
 
@@ -75,7 +77,9 @@ def _answer(choices: Sequence[TextCompletion], chat: bool, model: str, logprobs:
         lps = choice.logprobs if logprobs and choice.logprobs is not None else None
         if chat:
             item["message"] = {"role": "assistant", "content": choice.text}
-            item["logprobs"] = {"content": [{"token": "", "logprob": x} for x in lps]} if lps is not None else None
+            item["logprobs"] = (
+                {"content": [{"token": "", "logprob": x} for x in lps]} if lps is not None else None
+            )
         else:
             item["text"] = choice.text
             item["logprobs"] = {"token_logprobs": lps} if lps is not None else None

@@ -42,12 +42,18 @@ class Oracle:
         question = prompt if isinstance(prompt, str) else prompt[-1]["content"]
         answer = next((a for q, a in self.answers.items() if q in question), None)
         if answer is None:
-            raise ValueError(f"this model's maximum context length is 64 tokens; the prompt is {len(question)} long")
+            raise ValueError(
+                f"this model's maximum context length is 64 tokens; the prompt is {len(question)} long"
+            )
         out = []
         for j in range(1 if self.ignore_n else n):
             shown = ("4.5" if answer == "9/2" else answer) if j % 2 == 0 else "1000"
             text = f"Let me think. The answer is \\boxed{{{shown}}}."
-            out.append(TextCompletion(text, "stop", completion_tokens=8 + j, prompt_tokens=5, logprobs=[-0.1] * (8 + j)))
+            out.append(
+                TextCompletion(
+                    text, "stop", completion_tokens=8 + j, prompt_tokens=5, logprobs=[-0.1] * (8 + j)
+                )
+            )
         return out
 
 

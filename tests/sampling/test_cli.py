@@ -25,8 +25,16 @@ def invoke(*args: str):
 def samples(oracle_server, tmp_path) -> Path:
     out = tmp_path / "s.jsonl"
     result = invoke(
-        "sample", "--prompts", write_prompts(tmp_path / "p.jsonl"), "--endpoint", oracle_server.url,
-        "--n", "4", "-o", out, "--no-progress",
+        "sample",
+        "--prompts",
+        write_prompts(tmp_path / "p.jsonl"),
+        "--endpoint",
+        oracle_server.url,
+        "--n",
+        "4",
+        "-o",
+        out,
+        "--no-progress",
     )
     assert result.exit_code == 0, result.output
     return out
@@ -57,7 +65,9 @@ def test_eval_keeps_unscorable_samples_apart_and_names_bad_lines(samples, tmp_pa
     broken = json.loads(lines[1])
     broken.update(status="TIMEOUT", correct=None, reward=0.0)
     path = tmp_path / "mixed.jsonl"
-    path.write_bytes(("\n".join([lines[0], json.dumps(broken), *lines[2:]]) + "\n").encode() + b"{oops\n\xff\xfe\n")
+    path.write_bytes(
+        ("\n".join([lines[0], json.dumps(broken), *lines[2:]]) + "\n").encode() + b"{oops\n\xff\xfe\n"
+    )
     result = invoke("eval", path, "--k", "1", "--json")
     report = json.loads(result.stdout)
     assert report["status"]["TIMEOUT"] == 1 and report["scored"] == 11
@@ -76,7 +86,10 @@ def test_filters_write_trl_conversational_rows(samples, tmp_path):
     rows = [json.loads(line) for line in kimi.read_text().splitlines()]
     assert len(rows) == 3
     assert rows[0]["prompt"] == [{"role": "user", "content": "What is 2 plus 3?"}]
-    assert rows[0]["completion"][0]["role"] == "assistant" and "\\boxed{5}" in rows[0]["completion"][0]["content"]
+    assert (
+        rows[0]["completion"][0]["role"] == "assistant"
+        and "\\boxed{5}" in rows[0]["completion"][0]["content"]
+    )
     dpo = tmp_path / "dpo.jsonl"
     assert invoke("filter", samples, "--style", "dpo", "-o", dpo).exit_code == 0
     pair = json.loads(dpo.read_text().splitlines()[0])
@@ -122,5 +135,7 @@ def test_sample_without_a_model_or_endpoint_is_a_usage_error(tmp_path):
 
 
 def test_sample_reports_an_unknown_env(oracle_server, tmp_path):
-    result = invoke("sample", "--env", "rlvr/Nope-v0", "--endpoint", oracle_server.url, "-o", tmp_path / "x.jsonl")
+    result = invoke(
+        "sample", "--env", "rlvr/Nope-v0", "--endpoint", oracle_server.url, "-o", tmp_path / "x.jsonl"
+    )
     assert result.exit_code == 1 and "not registered" in result.output

@@ -11,7 +11,14 @@ import pytest
 
 from rlvr.agents.rollout.base import SamplingParams
 from rlvr.agents.rollout.openai import EndpointError, OpenAIBackend
-from rlvr.agents.sample import EndpointSource, SampleError, SampleFile, jsonl_prompts, run_sampling, sampling_settings
+from rlvr.agents.sample import (
+    EndpointSource,
+    SampleError,
+    SampleFile,
+    jsonl_prompts,
+    run_sampling,
+    sampling_settings,
+)
 from rlvr.envs.client import InProcessVerifier
 
 from .conftest import write_prompts
@@ -25,10 +32,17 @@ def _run(url, tmp_path, *, n=4, out=None, params=PARAMS, prompts=None, **backend
     options = {"model": "oracle", "backoff": 0.01, "timeout": 5.0, **backend_options}
     source = EndpointSource(OpenAIBackend(url, **options), max_n=8)
     sample_file = SampleFile(out or tmp_path / "s.jsonl")
-    run = {"source": "p.jsonl", "env_kwargs": None, "model": source.model, "backend": "openai",
-           "sampling": sampling_settings(params, n=n, seed=0)}
+    run = {
+        "source": "p.jsonl",
+        "env_kwargs": None,
+        "model": source.model,
+        "backend": "openai",
+        "sampling": sampling_settings(params, n=n, seed=0),
+    }
     try:
-        stats = run_sampling(prompt_list, source, InProcessVerifier(), sample_file, n=n, params=params, run=run)
+        stats = run_sampling(
+            prompt_list, source, InProcessVerifier(), sample_file, n=n, params=params, run=run
+        )
     finally:
         sample_file.close()
     return stats, [json.loads(line) for line in sample_file.path.read_text().splitlines()]
@@ -85,7 +99,9 @@ def test_a_prompt_over_the_context_fails_alone_with_the_servers_message(oracle_s
         {"id": "ok", "prompt": "What is 2 plus 3?", "ground_truth": "5"},
         {"id": "long", "prompt": "word " * 500, "ground_truth": "1"},
     ]
-    stats, records = _run(oracle_server.url, tmp_path, prompts=write_prompts(tmp_path / "p.jsonl", rows), api="completions")
+    stats, records = _run(
+        oracle_server.url, tmp_path, prompts=write_prompts(tmp_path / "p.jsonl", rows), api="completions"
+    )
     assert stats.written == 4 and stats.failed == 4
     assert "HTTP 400" in stats.errors[0] and "maximum context length" in stats.errors[0]
     assert "task long" in stats.errors[0]
@@ -97,7 +113,7 @@ def test_an_endpoint_that_is_down_is_a_clear_error(tmp_path):
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
     with pytest.raises(EndpointError, match=r"cannot reach .*/models.*is the server up"):
-        OpenAIBackend(url).model
+        _ = OpenAIBackend(url).model
     began = time.perf_counter()
     stats, records = _run(url, tmp_path, retries=1)
     assert stats.failed == 12 and records == []
@@ -122,14 +138,22 @@ def test_a_torn_last_line_is_cut_and_the_run_resumes_without_duplicates(oracle_s
     sample_file.close()
     stats, records = _run(oracle_server.url, tmp_path, out=out)
     assert stats.written == 7 and stats.skipped == 5
-    assert sorted((r["prompt_index"], r["sample_index"]) for r in records) == [(p, s) for p in range(3) for s in range(4)]
+    assert sorted((r["prompt_index"], r["sample_index"]) for r in records) == [
+        (p, s) for p in range(3) for s in range(4)
+    ]
 
 
 def test_resuming_with_other_sampling_settings_is_refused(oracle_server, tmp_path):
     out = tmp_path / "s.jsonl"
     _run(oracle_server.url, tmp_path, out=out, n=2)
     with pytest.raises(SampleError, match="sampling="):
-        _run(oracle_server.url, tmp_path, out=out, n=2, params=SamplingParams(max_new_tokens=16, temperature=0.5))
+        _run(
+            oracle_server.url,
+            tmp_path,
+            out=out,
+            n=2,
+            params=SamplingParams(max_new_tokens=16, temperature=0.5),
+        )
 
 
 def test_bad_prompt_lines_are_named_and_the_others_kept(tmp_path):

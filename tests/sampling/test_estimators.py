@@ -19,7 +19,14 @@ from rlvr.agents.estimators import (
 
 @pytest.mark.parametrize(
     ("n", "c", "k", "expected"),
-    [(10, 3, 1, 0.3), (10, 3, 2, 0.5333333), (10, 3, 5, 0.9166667), (10, 0, 5, 0.0), (10, 8, 5, 1.0), (200, 1, 100, 0.5)],
+    [
+        (10, 3, 1, 0.3),
+        (10, 3, 2, 0.5333333),
+        (10, 3, 5, 0.9166667),
+        (10, 0, 5, 0.0),
+        (10, 8, 5, 1.0),
+        (200, 1, 100, 0.5),
+    ],
 )
 def test_pass_at_k_matches_the_reference_vectors(n, c, k, expected):
     assert pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-7)

