@@ -294,7 +294,8 @@ class EnvRollout:
     `env_mask` (1 model token, 0 env token), plus `env_reward` (the last turn's reward, or the sum with
     `episode_reward="sum"`; None when unknown), `env_status` and `env_turns`, which TRL passes to
     the reward functions. `env`: an env id (made with `observation="chat"` and `env_kwargs`) or a
-    callable returning an env. Generation runs on the unwrapped model without vLLM.
+    callable returning an env. A turn samples at most `turn_tokens` (default: the budget over the
+    env's `max_turns`). Generation runs on the unwrapped model (HF `generate`, no vLLM).
     """
 
     def __init__(
@@ -304,7 +305,7 @@ class EnvRollout:
         *,
         env_kwargs: Mapping[str, Any] | None = None,
         temperature: float = 1.0,
-        max_new_tokens: int | None = None,
+        turn_tokens: int | None = None,
         episode_reward: str = "last",
         verifier: Any = None,
     ):
@@ -313,7 +314,7 @@ class EnvRollout:
         self.env = env
         self.env_kwargs = dict(env_kwargs or {})
         self.temperature = temperature
-        self.max_new_tokens = max_new_tokens
+        self.turn_tokens = turn_tokens
         self.episode_reward = episode_reward
         self.verifier = verifier
         self._rows = {_prompt_key(row["prompt"]): dict(row) for row in dataset}
@@ -357,16 +358,17 @@ class EnvRollout:
 
         tokenizer = trainer.processing_class
         model = trainer.accelerator.unwrap_model(trainer.model)
-        budget = int(self.max_new_tokens or trainer.args.max_completion_length)
+        budget = int(trainer.args.max_completion_length)
         while len(self._envs) < len(prompts):
             self._envs.append(self._make_env())
+        per_turn = self.turn_tokens or max(1, budget // int(getattr(self._envs[0].unwrapped, "max_turns", 1)))
         episodes = [_Episode(self._envs[i], self._task(p), p, tokenizer) for i, p in enumerate(prompts)]
         client = self._envs[0].unwrapped.verifier
         while True:
             active = [e for e in episodes if not e.done and e.room(budget) > 0]
             if not active:
                 break
-            turn = max(1, min(e.room(budget) for e in active))
+            turn = max(1, min(per_turn, *(e.room(budget) for e in active)))
             with torch.no_grad():
                 actions = _sample(model, tokenizer, [e.ids() for e in active], turn, self.temperature)
             requests = [e.env.unwrapped.prepare_step(text) for e, (_, _, text) in zip(active, actions)]
@@ -448,11 +450,12 @@ class _Episode:
             self.done = True
             return
         feedback = self._feedback_ids(text, observation, ids)
+        if len(feedback) >= self.room(budget):  # no room left for another model turn: stop here
+            self.done = True
+            return
         self.completion_ids += feedback
         self.logprobs += [0.0] * len(feedback)
         self.mask += [0] * len(feedback)
-        if self.room(budget) <= 0:
-            self.done = True
 
     def _feedback_ids(self, action: str, observation: Any, action_ids: list[int]) -> list[int]:
         """The env's message as tokens: what the chat template puts between this turn and the next."""
