@@ -37,6 +37,7 @@ class Oracle:
         self.garbage_for: str | None = None  # a question answered with a non-JSON body
         self.ignore_n = False  # one choice whatever n asks (llama.cpp)
         self.delay_first = 0.0  # seconds the first request sleeps
+        self.delay_each = 0.0  # seconds every request sleeps
 
     def complete(self, prompt, n: int, params: SamplingParams) -> list[TextCompletion]:
         question = prompt if isinstance(prompt, str) else prompt[-1]["content"]
@@ -76,6 +77,8 @@ def oracle_server(oracle: Oracle) -> Iterator[ServerThread]:
                 return web.Response(status=503, text="overloaded")
             if oracle.delay_first and oracle.requests == 1:
                 await asyncio.sleep(oracle.delay_first)
+            if oracle.delay_each:
+                await asyncio.sleep(oracle.delay_each)
             if oracle.garbage_for is not None:
                 body = await request.json()
                 if oracle.garbage_for in json.dumps(body):
