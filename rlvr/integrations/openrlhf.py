@@ -51,8 +51,9 @@ END_MARKERS = (
     "<|pad|>",
     "<pad>",
 )
-#: ChatML feedback turn appended after a model turn in multi-turn envs (override per model family).
-CHATML_FEEDBACK = "<|im_end|>\n<|im_start|>user\n{feedback}<|im_end|>\n<|im_start|>assistant\n"
+#: ChatML feedback turn appended after a model turn (which ended with its EOS, `<|im_end|>`) in
+#: multi-turn envs; override per model family.
+CHATML_FEEDBACK = "\n<|im_start|>user\n{feedback}<|im_end|>\n<|im_start|>assistant\n"
 
 
 def response_of(query: str, prompt: str, end_markers: Sequence[str] = END_MARKERS) -> str:
@@ -254,7 +255,7 @@ def gateway_protocol(query: Mapping[str, str]) -> RemoteReward:
 
 
 def agent_classes(
-    env_id: str,
+    env_id: Any,
     env_kwargs: Mapping[str, Any] | None = None,
     *,
     verifier: Any = None,
@@ -262,7 +263,8 @@ def agent_classes(
     unscorable_reward: float = 0.0,
     agent_module: Any = None,
 ) -> tuple[type, type]:
-    """`(AgentInstance, AgentExecutor)` running the multi-turn rlvr env `env_id` inside OpenRLHF.
+    """`(AgentInstance, AgentExecutor)` running the multi-turn rlvr env `env_id` (an id, made in text
+    mode with `env_kwargs`, or a callable returning an env) inside OpenRLHF.
 
     Put `AgentInstance, AgentExecutor = agent_classes("rlvr/CodeRepair-v0", {...})` in the file given
     to `--train.agent_func_path`. Each instance resets the env on the task its label describes (the
@@ -288,7 +290,7 @@ def agent_classes(
         """One episode of the rlvr env per prompt."""
 
         def __init__(self, *args: Any, **kw: Any) -> None:
-            self.env = gymnasium.make(env_id, **kwargs)
+            self.env = env_id() if callable(env_id) else gymnasium.make(env_id, **kwargs)
             self.last_reward = 0.0
 
         async def reset(self, states: dict, **kw: Any) -> dict:
@@ -316,6 +318,8 @@ def agent_classes(
             value = unscorable_reward if unknown else float(reward)
             delta, self.last_reward = value - self.last_reward, value
             done = bool(terminated or truncated)
+            if not isinstance(observation, str):  # a chat-mode env: its last message is the feedback
+                observation = str(observation[-1]["content"]) if observation else ""
             feedback = "" if done else feedback_template.format(feedback=observation)
             extra = {"rlvr/unscorable": float(unknown), "rlvr/turn": float(info.get("turn", 0))}
             for term, component in (info.get("components") or {}).items():

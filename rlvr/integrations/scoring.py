@@ -183,8 +183,8 @@ class RewardScorer:
     _warned: set[str] = field(init=False, default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
-        self._spec = resolve_spec(self.spec) if self.spec is not None else None
-        self._specs = {name: resolve_spec(s) for name, s in (self.specs or {}).items()}
+        self._spec = _resolve(self.spec) if self.spec is not None else None
+        self._specs = {name: _resolve(s) for name, s in (self.specs or {}).items()}
         self._client = make_verifier(self.verifier)
 
     @property
@@ -294,6 +294,15 @@ class RewardScorer:
         state = dict(self.__dict__)
         state["_warned"] = set()
         return state
+
+
+def _resolve(spec: Any) -> pb.RewardSpec:
+    """A spec argument; a bare verifier name ("math") is the one-term spec of that verifier."""
+    if isinstance(spec, str) and registry.get_spec(spec) is None:
+        named = _registered_spec(spec)
+        if named is not None:
+            return named
+    return resolve_spec(spec)
 
 
 def _registered_spec(name: str) -> pb.RewardSpec | None:
