@@ -107,7 +107,7 @@ class RolloutCollector:
                 self.token_counts[text] = len(generation.token_ids)
             observations, rewards, terminated, truncated, info = vec.step(actions)
             for i, generation in zip(rows, generations):
-                self._record(i, trajectories[i], generation, actions[i], rewards, info, turn)
+                self._record(int(i), trajectories[i], generation, actions[i], rewards, info, turn)
                 done = bool(terminated[i] or truncated[i])
                 if not done:
                     contexts[i].extend(generation.token_ids)

@@ -197,7 +197,7 @@ class Trainer:
         except TypeError as exc:
             raise ConfigError(f"env {cfg.env!r} rejected env_kwargs {cfg.env_kwargs}: {exc}") from None
         if cfg.overlong_buffer:
-            for env in vec.envs:
+            for env in vec.envs:  # type: ignore[attr-defined]
                 term = env.reward_spec.terms.add(name="overlong", verifier="overlong", weight=1.0)
                 term.options.update(
                     {
@@ -398,8 +398,8 @@ class Trainer:
         optimizer step count tokens and sequences over all its micro-batches and ranks (pitfall 2)."""
         cfg = self.config
         epochs, minibatches = cfg.epochs or 1, cfg.minibatches or 1
-        sums: Counter[str] = Counter()
-        counts: Counter[str] = Counter()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
         generator = torch.Generator().manual_seed(cfg.seed * 7919 + self.step)
         for _ in range(epochs):
             order = (
@@ -411,11 +411,11 @@ class Trainer:
                 stats = self._optimizer_step(data, chunk)
                 for key, value in stats.items():
                     if value is not None and math.isfinite(value):
-                        sums[key] += value
-                        counts[key] += 1
+                        sums[key] = sums.get(key, 0.0) + value
+                        counts[key] = counts.get(key, 0) + 1
         self.scheduler.step()
         out = {key: sums[key] / counts[key] for key in sums}
-        out["lr"] = self.scheduler.get_last_lr()[0]
+        out["lr"] = float(self.scheduler.get_last_lr()[0])
         return out
 
     def _optimizer_step(self, data: StepData, chunk: torch.Tensor) -> dict[str, float]:
@@ -423,7 +423,7 @@ class Trainer:
         mask = data.mask[chunk]
         tokens = self.world.sum(float(mask.sum()))
         sequences = self.world.sum(float((mask.sum(-1) > 0).sum()))
-        stats: Counter[str] = Counter()
+        stats: dict[str, float] = {}
         finite = True
         self.optimizer.zero_grad(set_to_none=True)
         for micro in self._micro_indices(chunk):
@@ -433,7 +433,7 @@ class Trainer:
                 break
             loss.backward()
             for key, value in micro_stats.items():
-                stats[key] += value
+                stats[key] = stats.get(key, 0.0) + value
         finite = self.world.sum(0.0 if finite else 1.0) == 0
         if finite:
             self.world.sum_gradients(self.parameters)
@@ -728,7 +728,7 @@ class _Timer:
     """Wall time per named section."""
 
     def __init__(self) -> None:
-        self.totals: Counter[str] = Counter()
+        self.totals: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -736,7 +736,7 @@ class _Timer:
         try:
             yield
         finally:
-            self.totals[name] += time.perf_counter() - start
+            self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - start
 
     def seconds(self, prefix: str) -> dict[str, float]:
         return {prefix + name: value for name, value in self.totals.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -47,7 +48,7 @@ def main() -> None:
     else:
         result = trainer.train()
         if world.is_main:
-            json.dump({"steps": result.steps, "final": result.final_eval}, open(out, "w"))
+            Path(out).write_text(json.dumps({"steps": result.steps, "final": result.final_eval}))
     close_world(world)
 
 
