@@ -179,7 +179,8 @@ def r1_filter(
     by_prompt: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in kept:
         by_prompt[prompt_key(record)].append(record)
-    for group in by_prompt.values():
+    for key in sorted(by_prompt, key=_order):
+        group = by_prompt[key]
         seen: set[str] = set()
         taken = 0
         for record in sorted(group, key=lambda r: r.get("sample_index", 0)):
@@ -235,8 +236,14 @@ def _by_prompt(records: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         groups[prompt_key(record)].append(record)
-    for group in groups.values():
-        yield sorted(group, key=lambda r: r.get("sample_index", 0))
+    for key in sorted(groups, key=_order):
+        yield sorted(groups[key], key=lambda r: r.get("sample_index", 0))
+
+
+def _order(key: tuple) -> tuple:
+    """Prompts in run order (a file holds them in arrival order)."""
+    source, index, task = key
+    return (source, index if isinstance(index, int) else -1, task)
 
 
 def filter_records(

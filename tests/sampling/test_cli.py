@@ -139,3 +139,41 @@ def test_sample_reports_an_unknown_env(oracle_server, tmp_path):
         "sample", "--env", "rlvr/Nope-v0", "--endpoint", oracle_server.url, "-o", tmp_path / "x.jsonl"
     )
     assert result.exit_code == 1 and "not registered" in result.output
+
+
+def test_sample_can_evaluate_and_keep_in_the_same_command(oracle_server, tmp_path):
+    out = tmp_path / "s.jsonl"
+    result = invoke(
+        "sample",
+        "--prompts",
+        write_prompts(tmp_path / "p.jsonl"),
+        "--endpoint",
+        oracle_server.url,
+        "--n",
+        "2",
+        "-o",
+        out,
+        "--no-progress",
+        "--eval",
+        "--k",
+        "1,2",
+        "--keep",
+        "kimi",
+    )
+    assert result.exit_code == 0, result.output
+    assert "pass@2" in result.stdout and "kimi: 3 rows" in result.output
+    assert len(out.with_suffix(".kimi.jsonl").read_text().splitlines()) == 3
+
+
+def test_the_endpoint_path_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "import rlvr.cli\n"
+        "from rlvr.agents import estimators, evaluation, filters, reverify, sample, sample_cli\n"
+        "from rlvr.agents.rollout import openai, openai_server\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
