@@ -18,6 +18,11 @@ from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
 
 logger = logging.getLogger("rlvr.integrations")
 
+# Load the built-in verifiers now, under the import lock: trainers call reward functions from many
+# threads at once (verl's naive manager, OpenRLHF's asyncio.to_thread), and the registry's lazy first
+# load is not thread-safe (a second thread can see it marked loaded while still empty).
+registry.list_verifiers()
+
 #: Verifiers that cannot score without a reference: math needs `ground_truth`, code needs `tests`.
 _NEEDS_ANSWER = {"math": "ground_truth", "code": "tests"}
 
