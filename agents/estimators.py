@@ -5,7 +5,6 @@ Pure Python (no torch): `rlvr eval` and the OpenAI-endpoint path run without the
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections import Counter
@@ -16,7 +15,7 @@ from rlvr.verifier_server.errors import RlvrError
 #: Decides a batch of (answer, representative) pairs: equal under the verifier or not.
 SameAnswer = Callable[[Sequence[tuple[str, str]]], list[bool]]
 
-#: maj@k averages over every k-subset up to this many, else over this many seeded random subsets.
+#: Random k-subsets maj@k averages over when k is too large for the exact computation.
 MAJ_EXACT_SUBSETS = 20_000
 
 
@@ -67,31 +66,52 @@ def maj_at_k(
     seed: int = 0,
     max_subsets: int = MAJ_EXACT_SUBSETS,
 ) -> float:
-    """maj@k of one prompt: the expected majority-vote credit over k-subsets of its n `answers`.
+    """maj@k of one prompt: the expected majority-vote credit over the k-subsets of its n `answers`.
 
     `answers[i]` is the equivalence class of sample i's final answer (None: no answer, an abstention)
     and `correct[cls]` whether that class is the right answer. With n == k this is one vote; with
-    n > k it averages over all C(n, k) subsets when there are at most `max_subsets`, else over
-    `max_subsets` subsets drawn with `random.Random(seed)`.
+    n > k it is the exact mean over all C(n, k) subsets, computed from the class counts (a dynamic
+    programme over classes, no enumeration) when k <= 32, else the mean over `max_subsets` subsets
+    drawn with `random.Random(seed)`.
     """
     n = len(answers)
     if k < 1:
         raise EstimatorError(f"maj@k got k={k}; pass k >= 1")
     if k > n:
         raise EstimatorError(f"maj@{k} needs at least {k} samples per prompt, this prompt has n={n}")
-    if math.comb(n, k) <= max_subsets:
-        subsets = itertools.combinations(range(n), k)
-        total, count = 0.0, 0
-        for subset in subsets:
-            total += majority_credit([answers[i] for i in subset], correct)
-            count += 1
-        return total / count
+    if k <= 32:
+        return _exact_maj(Counter(answers), correct, k, n)
     rng = random.Random(seed)
     indices = range(n)
     total = sum(
         majority_credit([answers[i] for i in rng.sample(indices, k)], correct) for _ in range(max_subsets)
     )
     return total / max_subsets
+
+
+def _exact_maj(counts: Counter, correct: dict[Hashable, bool], k: int, n: int) -> float:
+    """Sum over the ways to draw x_j of class j's c_j samples (sum x_j = k), weighted by prod C(c_j, x_j),
+    of the vote's credit; the state is (drawn, top count, classes tied at top, correct among them)."""
+    abstain = counts.pop(None, 0)
+    states: dict[tuple[int, int, int, int], int] = {(0, 0, 0, 0): 1}
+    for answer, count in counts.items():
+        right = int(bool(correct.get(answer, False)))
+        grown: dict[tuple[int, int, int, int], int] = {}
+        for (drawn, top, tied, good), weight in states.items():
+            for x in range(0, min(count, k - drawn) + 1):
+                if x > top:
+                    state = (drawn + x, x, 1, right)
+                elif x == top and x > 0:
+                    state = (drawn + x, top, tied + 1, good + right)
+                else:
+                    state = (drawn + x, top, tied, good)
+                grown[state] = grown.get(state, 0) + weight * math.comb(count, x)
+        states = grown
+    total = 0.0
+    for (drawn, top, tied, good), weight in states.items():
+        if top > 0 and k - drawn <= abstain:
+            total += weight * math.comb(abstain, k - drawn) * good / tied
+    return total / math.comb(n, k)
 
 
 def best_of_n(rewards: Sequence[float | None], lengths: Sequence[int]) -> int | None:

@@ -63,11 +63,15 @@ def test_maj_at_k_averages_over_all_subsets():
     assert maj_at_k(answers, {3: True}, 3) == pytest.approx(0.6)
 
 
-def test_maj_at_k_with_random_subsets_is_seeded_and_close_to_exact():
-    answers = [3, 5, 3, 7, 5, 3] * 3
-    exact = maj_at_k(answers, {3: True}, 5)
-    sampled = maj_at_k(answers, {3: True}, 5, max_subsets=4000, seed=1)
-    assert sampled == maj_at_k(answers, {3: True}, 5, max_subsets=4000, seed=1)
+def test_maj_at_k_beyond_k_32_uses_seeded_random_subsets_close_to_exact():
+    from collections import Counter
+
+    from rlvr.agents.estimators import _exact_maj
+
+    answers = [3, 5, 3, 7, 5, 3, None] * 6
+    exact = _exact_maj(Counter(answers), {3: True}, 33, len(answers))
+    sampled = maj_at_k(answers, {3: True}, 33, max_subsets=3000, seed=1)
+    assert sampled == maj_at_k(answers, {3: True}, 33, max_subsets=3000, seed=1)
     assert sampled == pytest.approx(exact, abs=0.03)
 
 
@@ -92,3 +96,26 @@ def test_answer_classes_use_the_equivalence_not_string_equality():
     labels = answer_classes(["1/2", "0.5", "2", None, "1/2", "4/2"], same)
     assert labels == [0, 0, 1, None, 0, 1]
     assert len(calls) == 3  # 0.5, 2, 4/2; the first and the repeated 1/2 need no call
+
+
+def test_exact_maj_at_k_equals_brute_force_enumeration():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(200):
+        n = rng.randint(1, 9)
+        answers = [rng.choice([None, "a", "b", "c", "d"]) for _ in range(n)]
+        correct = {"a": True, "c": rng.random() < 0.5}
+        for k in range(1, n + 1):
+            subsets = list(itertools.combinations(range(n), k))
+            brute = sum(majority_credit([answers[i] for i in s], correct) for s in subsets) / len(subsets)
+            assert maj_at_k(answers, correct, k) == pytest.approx(brute, abs=1e-12)
+
+
+def test_maj_at_k_is_fast_for_large_groups():
+    import time
+
+    answers = [i % 7 for i in range(256)]
+    began = time.perf_counter()
+    value = maj_at_k(answers, {0: True}, 16)
+    assert 0 < value < 1 and time.perf_counter() - began < 2
