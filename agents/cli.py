@@ -112,7 +112,7 @@ def train(config: Path | None = None, overrides: list[str] | None = None, **opti
         )
         sys.exit(130)
     except Exception as exc:
-        from rlvr.verifier_server.errors import RlvrError
+        from rlvr import RlvrError
 
         if not isinstance(exc, RlvrError):
             raise

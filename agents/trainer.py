@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from rlvr import RlvrError
 from rlvr.agents import advantages as adv
 from rlvr.agents import diagnostics
 from rlvr.agents.batch import TensorBatch, Trajectory, collate
@@ -26,7 +27,6 @@ from rlvr.agents.metrics import MetricsLog, plot_curves, read_metrics
 from rlvr.agents.policy import Policy, load_model, load_tokenizer, make_reference
 from rlvr.agents.rollout.base import RolloutBackend, SamplingParams
 from rlvr.agents.sft import sft_warm_start
-from rlvr.verifier_server.errors import RlvrError
 
 #: Held-out evaluation tasks use env seeds from here (training seeds stay far below).
 EVAL_SEED_BASE = 1_000_000_000
