@@ -188,3 +188,17 @@ def test_multi_process_batches_must_split_evenly(train_overrides):
 
     with pytest.raises(ConfigError, match="multiple of the number of processes"):
         Trainer(load_config(None, {**train_overrides, "prompts_per_step": 3}), world=World(0, 2))
+
+
+def test_ctrl_c_saves_a_checkpoint_the_run_resumes_from(train_overrides):
+    trainer = make(train_overrides, steps=3)
+
+    def interrupt(step, metrics):
+        if step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(on_step=interrupt)
+    checkpoint = trainer.output_dir / "checkpoints" / "step-1"
+    assert (checkpoint / "trainer_state.pt").exists() and (checkpoint / "config.json").exists()
+    assert make(train_overrides, steps=3, resume=True).train().steps == 3
