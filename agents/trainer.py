@@ -616,6 +616,7 @@ class Trainer:
                 data = self.rollout(self.step)
                 t_update = time.perf_counter()
                 metrics = {**data.metrics, **self.update(data)}
+                self.backend.sync_weights(self.policy.model)  # vllm: load the new weights; hf: no-op
                 metrics["time/update"] = time.perf_counter() - t_update
                 self.step += 1
                 self.kl.update(metrics.get("kl/ref", 0.0), cfg.rows_per_step)

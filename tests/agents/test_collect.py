@@ -112,3 +112,34 @@ def test_chat_prompts_use_the_template_and_text_prompts_stay_verbatim(tokenizer)
     text = PromptEncoder(tokenizer, chat_template=False).prompt("Compute 1 plus 1.")
     assert tokenizer.decode(chat).startswith("<|im_start|>user\nCompute 1 plus 1.<|im_end|>")
     assert tokenizer.decode(text) == "Compute 1 plus 1."
+
+
+@pytest.mark.sandbox
+def test_the_trainer_learns_from_multi_turn_episodes_on_model_tokens_only(train_overrides, tokenizer):
+    from rlvr.agents.config import load_config
+    from rlvr.agents.trainer import Trainer
+
+    env_kwargs = {"difficulty": 1, "observation": "chat", "system_prompt": ""}
+    probe = gymnasium.make_vec("rlvr/Calculator-v0", 4, group_size=4, **env_kwargs)
+    seed = 1_000_000  # the env seed of step 0 for training seed 0 (Trainer._train_seed)
+    probe.reset(seed=seed)
+    task = probe.envs[0].task
+    script = [
+        [f"<calculator>{task.metadata['expression']}</calculator>"] * 4,
+        [f"<answer>{task.ground_truth}</answer>"] * 2 + ["<answer>nope</answer>"] * 2,
+    ]
+    config = {
+        **train_overrides,
+        "env": "rlvr/Calculator-v0",
+        "env_kwargs": env_kwargs,
+        "prompts_per_step": 1,
+        "beta": 0.0,
+    }
+    trainer = Trainer(load_config(None, config), backend=ScriptedBackend(tokenizer, script))
+    data = trainer.rollout(0)
+    env_positions = data.batch.response_mask == 0
+    assert data.advantages[env_positions].abs().sum() == 0
+    assert (data.advantages[:2][data.mask[:2].bool()] > 0).all() and (
+        data.advantages[2:][data.mask[2:].bool()] < 0
+    ).all()
+    assert trainer.update(data)["grad_norm"] > 0
