@@ -70,9 +70,16 @@ def load_model(
 
     path = check_model_dir(model_dir, gguf_file)
     try:
-        return AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, dtype=dtype)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the model in {model_dir}: {exc}") from exc
+    if gguf_file:
+        # transformers de-quantises GGUF weights to `dtype` but keeps the model marked quantised, which
+        # blocks save_pretrained; the weights are plain tensors, so the mark goes.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
 
 
 class Policy(nn.Module):

@@ -137,7 +137,10 @@ class Trainer:
     def _with_memory_options(self, model: Any) -> Any:
         cfg = self.config
         if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            enable = (
+                getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+            )
+            enable()
             model.config.use_cache = False
         if cfg.lora is not None:
             from peft import LoraConfig, get_peft_model

@@ -202,3 +202,20 @@ def test_ctrl_c_saves_a_checkpoint_the_run_resumes_from(train_overrides):
     checkpoint = trainer.output_dir / "checkpoints" / "step-1"
     assert (checkpoint / "trainer_state.pt").exists() and (checkpoint / "config.json").exists()
     assert make(train_overrides, steps=3, resume=True).train().steps == 3
+
+
+def test_lora_trains_only_adapters_uses_the_base_as_reference_and_saves_merged_models(train_overrides):
+    from transformers import AutoModelForCausalLM
+
+    trainer = make(train_overrides, algo="grpo", lora={"r": 4, "alpha": 8}, gradient_checkpointing=True)
+    assert trainer.reference is None and trainer.policy.uses_lora
+    trainable = {name for name, p in trainer.policy.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in name for name in trainable)
+    data = trainer.rollout(0)
+    assert data.ref_logp is not None
+    with torch.no_grad():
+        logp = trainer.policy(data.batch).logp
+    assert torch.allclose(logp * data.mask, data.ref_logp * data.mask, atol=1e-5)  # adapters start at zero
+    result = trainer.train()
+    merged = AutoModelForCausalLM.from_pretrained(result.output_dir / "final")
+    assert not any("lora" in name for name, _ in merged.named_parameters())
