@@ -234,7 +234,7 @@ def env_rows(
         source_name, made = env, gymnasium.make(env, **kwargs)
     else:
         source_name, made = getattr(getattr(env, "spec", None), "id", None) or env.unwrapped.name, env
-    base = made.unwrapped
+    base: Any = made.unwrapped
     spec_json = json.dumps(spec_to_dict(base.reward_spec), sort_keys=True)
     rows: list[dict[str, Any]] = []
     try:
