@@ -244,7 +244,8 @@ def test_hung_sympy_check_and_hostile_program_time_out_while_real_requests_proce
     hung_math = {
         "id": "hung-math",
         "verifier": "math",
-        "response": r"\boxed{(x+1)^{2000}-(x-1)^{2000}}",
+        # sqrt(2): not a rational function, so the exact modular check cannot decide it fast
+        "response": r"\boxed{(\sqrt{2}x+1)^{2000}-(x-1)^{2000}}",
         "ground_truth": "(x-1)^{2000}",
         "timeout_seconds": 0.5,
     }
