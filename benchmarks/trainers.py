@@ -123,8 +123,9 @@ def direct_reward(prompts, completions, ground_truth, reward_spec, **_):
     import rlvr
 
     spec = json.loads(reward_spec[0])
+    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]  # conversational rows
     answers = rlvr.verify_batch(
-        [{"response": c, "ground_truth": t, "reward_spec": spec} for c, t in zip(completions, ground_truth)]
+        [{"response": c, "ground_truth": t, "reward_spec": spec} for c, t in zip(texts, ground_truth)]
     )
     return [None if a.status in (4, 5, 6) else a.reward for a in answers]
 

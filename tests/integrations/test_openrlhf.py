@@ -12,10 +12,11 @@ import importlib.metadata
 import importlib.util
 import json
 import sys
+import urllib.error
+import urllib.request
 from types import SimpleNamespace
 
 import pytest
-import requests
 
 import rlvr
 from rlvr.integrations import openrlhf as adapter
@@ -165,11 +166,18 @@ def test_gateway_rejects_bad_payloads_with_the_reason(served):
         ({"query": ["p a"], "prompts": ["p"], "labels": [{"answer": "1"}]}, "unknown keys"),
     ]
     for body, reason in cases:
-        answer = requests.post(
-            url + "?spec=math" if "data_source" not in json.dumps(body) else url, json=body, timeout=30
-        )
-        assert answer.status_code == 400 and reason in answer.text, (body, answer.text)
-    assert requests.post(url + "?spec=no_such_spec", json={"query": []}, timeout=30).status_code == 400
+        status, text = _post(url + "?spec=math" if "data_source" not in json.dumps(body) else url, body)
+        assert status == 400 and reason in text, (body, text)
+    assert _post(url + "?spec=no_such_spec", {"query": []})[0] == 400
+
+
+def _post(url, body):
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def test_unscorable_answers_are_flagged_not_silent(served):

@@ -124,7 +124,7 @@ def test_unknown_data_source_and_dead_server_raise(rows, dead_target):
         _call(trl_adapter.reward_func(verifier=f"grpc://{dead_target}"), rows, ["x"] * len(rows))
 
 
-def test_reward_function_pickles_and_is_named_for_trl_logs(dead_target):
+def test_reward_function_pickles_and_is_named_for_trl_logs(trl, dead_target):
     from trl.trainer.utils import get_callable_name
 
     func = trl_adapter.reward_func("r1_math", verifier=f"grpc://{dead_target}", name="math_reward")
