@@ -76,7 +76,7 @@ def load_model(
     if gguf_file:
         # transformers de-quantises GGUF weights to `dtype` but keeps the model marked quantised, which
         # blocks save_pretrained; the weights are plain tensors, so the mark goes.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     return model
