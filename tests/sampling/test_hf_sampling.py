@@ -206,21 +206,27 @@ def test_smollm2_samples_an_easy_env_for_real(tmp_path):
             "--gguf-file",
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "--num-prompts",
-            "4",
+            "2",
             "--n",
-            "4",
+            "2",
             "--max-new-tokens",
-            "48",
+            "32",
             "-o",
             str(out),
             "--no-progress",
             "--eval",
             "--k",
-            "1,4",
+            "1,2",
         ],
     )
     assert result.exit_code == 0, result.output
     records = _records(out)
-    assert len(records) == 16 and all(r["status"] in ("CORRECT", "INCORRECT") for r in records)
-    assert any("\\boxed" in r["completion"] for r in records)  # a real instruct model follows the format
-    assert "pass@4" in result.output
+    assert len(records) == 4 and all(r["status"] in ("CORRECT", "INCORRECT") for r in records)
+    # a real instruct model answers about the prompt's own numbers (a random one emits byte soup)
+    import re
+
+    def operands(record):
+        return set(re.findall(r"\d+", record["prompt"][-1]["content"]))
+
+    assert sum(bool(operands(r) & set(re.findall(r"\d+", r["completion"]))) for r in records) >= 2
+    assert "pass@2" in result.output
