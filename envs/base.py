@@ -53,12 +53,16 @@ class TextEnv(gymnasium.Env[Observation, str]):
 
     `info` always has "task_id", "difficulty" and "turn"; after a step also "status" (the Status name),
     "message", "components" (term → unweighted reward), "verifier" and "verifier_version"; once the
-    episode is over also "ground_truth" (the answer, or the tests as dicts) and "success".
+    episode is over also "ground_truth" (the answer, or the tests as dicts) and "success": True/False
+    when the final completion is known right/wrong, None when it could not be scored (TIMEOUT, ERROR,
+    INVALID_REQUEST): unscorable is never counted as wrong.
 
     `reset(seed=s)` reproduces the same task for the same sampler state. `reset(options=...)` accepts
-    "task" (a `Task`), "task_index" (finite sources), "difficulty" (a level), and "group_id" (sent in
-    every request of the episode, for group-relative reward terms). Finished episodes update the
-    sampler, except those on a task given as `options["task"]` (the members of a GRPO group).
+    "task" (a `Task`), "task_index" (finite sources), "difficulty" (a level), "group_id" (sent in
+    every request of the episode, for group-relative reward terms) and "group_size" (how many
+    completions share that `group_id`, so the verifier refuses to score a partial group). Finished
+    episodes update the sampler, except those on a task given as `options["task"]` (the members of a
+    GRPO group).
 
     Arguments: `reward_spec` (a RewardSpec, its dict, a spec file or a registered name; default
     `default_reward_spec`), `format_weight` (adds an R1 format term to the default spec), `verifier`,
@@ -121,6 +125,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         self._template = pb.VerifyRequest()
         self._messages: list[dict[str, str]] = []
         self._group_id = ""
+        self._group_size = 0
         self._episode = 0
         self.turn = 0
         self._done = True
@@ -139,6 +144,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         options = options or {}
         self.task, self._key = self._choose_task(options)
         self._group_id = str(options.get("group_id", ""))
+        self._group_size = int(options.get("group_size", 0)) if self._group_id else 0
         self._episode += 1
         self.turn = 0
         self._done = False
@@ -202,6 +208,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         request.id = f"{self.task.id}/{self._episode}/{self.turn}"
         request.response = action
         request.group_id = self._group_id
+        request.group_size = self._group_size
         if self.token_counter is not None:
             request.response_tokens = int(self.token_counter(action))
         return request
@@ -252,7 +259,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         assert self.task is not None
         self._done = True
         info["ground_truth"] = self.task.revealed_answer()
-        info["success"] = bool(success)
+        info["success"] = success
         if success is not None and self._key is not None:
             self.sampler.update(self.source, self._key, success)
 

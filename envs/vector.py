@@ -21,7 +21,10 @@ class TextVectorEnv(VectorEnv):
 
     With `group_size=G`, consecutive blocks of G sub-envs form GRPO groups: each group gets the same
     task (drawn by its first member) and a fresh `group_id` per episode, so group-relative reward
-    terms (Kimi length reward) see the whole group in the one batch. `num_envs` must be a multiple of G.
+    terms (Kimi length reward) see the whole group in the one batch. Every request also states
+    `group_size=G`, so a verifier that is handed part of a group (a member that stopped early in a
+    multi-turn env, a client that re-chunks) answers its group terms INVALID_REQUEST instead of
+    scoring the part. `num_envs` must be a multiple of G.
 
     Autoreset is SAME_STEP: when an episode ends, the returned observation is already the next
     episode's prompt, and the final observation and info are in `info["final_obs"]` /
@@ -106,14 +109,15 @@ class TextVectorEnv(VectorEnv):
         start = group * self.group_size
         self._group_episodes[group] += 1
         group_id = f"g{group}-{self._group_episodes[group]}" if self.group_size > 1 else ""
-        leader_options = {**(options or {}), "group_id": group_id}
+        membership = {"group_id": group_id, "group_size": self.group_size} if group_id else {}
+        leader_options = {**(options or {}), **membership}
         out = []
         obs, info = self.envs[start].reset(seed=seed, options=leader_options)
         self._observations[start] = obs
         out.append((start, info))
         task = self.envs[start].task
         for member in range(start + 1, start + self.group_size):
-            obs, info = self.envs[member].reset(seed=seed, options={"task": task, "group_id": group_id})
+            obs, info = self.envs[member].reset(seed=seed, options={"task": task, **membership})
             self._observations[member] = obs
             out.append((member, info))
         return out

@@ -56,6 +56,7 @@ def test_make_vec_builds_grpo_groups_sharing_the_prompt_and_a_group_id():
     vec.verifier = client
     obs2, *_, info2 = vec.step(answers(vec))
     assert {r.group_id for r in client.batches[0][:3]} == {groups[0]}
+    assert [r.group_size for r in client.batches[0]] == [3] * 6  # every member states its group's size
     # same-step autoreset: new groups, new ids, final results kept apart
     assert obs2[0] == obs2[1] == obs2[2] and info2["group_id"][0] not in groups
     assert info2["_final_info"].all() and info2["final_info"]["success"].all()
@@ -78,6 +79,27 @@ def test_group_relative_length_reward_sees_the_whole_group_in_the_batch():
     )
     _, rewards, *_ = vec.step([short, long, long])
     assert rewards[0] > rewards[1] == rewards[2]  # shorter correct answer rewarded within the group
+
+
+KIMI_SPEC = {
+    "name": "kimi",
+    "terms": [
+        {"name": "accuracy", "verifier": "math", "weight": 1.0},
+        {"name": "length", "verifier": "kimi_length", "weight": 1.0},
+    ],
+}
+
+
+def test_a_partial_group_is_never_scored_by_group_terms():
+    # One member calls the calculator while the other answers: the answer's batch holds 1 of the 2
+    # members, so its group term must not be computed from that one member.
+    vec = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=2, group_size=2, difficulty=1, reward_spec=KIMI_SPEC)
+    vec.reset(seed=0)
+    answer = math_answer(vec.envs[0].task.ground_truth)
+    _, rewards, terminated, _, info = vec.step([answer, "<calculator>2 + 3</calculator>"])
+    assert terminated.tolist() == [True, False]
+    assert info["final_info"]["status"][0] == "INVALID_REQUEST" and "1 of the 2" in info["final_info"]["message"][0]
+    assert info["reward_known"].tolist() == [False, True] and info["final_info"]["success"][0] is None
 
 
 def test_reset_seed_reproduces_every_group_task():
@@ -137,5 +159,6 @@ def test_unscorable_rewards_are_flagged_and_optionally_nan(nan_rewards):
     vec.reset(seed=0)
     _, rewards, _, _, info = vec.step(answers(vec.unwrapped))
     assert info["reward_known"].tolist() == [True, False, True, True]
+    assert info["final_info"]["success"].tolist() == [True, None, True, True]  # unscorable is not wrong
     assert rewards[[0, 2, 3]].tolist() == [1.0, 1.0, 1.0]
     assert np.isnan(rewards[1]) if nan_rewards else rewards[1] == 0.0
