@@ -231,7 +231,7 @@ def format_table(report: dict[str, Any]) -> str:
     header += ["best-of-N", "reward", "len", "trunc", "statuses"]
     rows = []
     blocks = [("all", report)]
-    if len(report["by_group"]) > 1 or (report["by_group"] and report["by_group"][0]["source"]):
+    if len(report["by_group"]) > 1:
         blocks += [(f"{b['source']} d{b['difficulty']}", b) for b in report["by_group"]]
     for name, block in blocks:
         row = [name, str(block["prompts"]), str(block["samples"])]
