@@ -323,9 +323,7 @@ class EndpointSource:
                     key=(prompt, indices, time.perf_counter()),
                     prompt=prompt.observation,
                     n=len(indices),
-                    seed=None
-                    if params.seed is None and seed is None
-                    else seed + prompt.index * 100_003 + indices[0],
+                    seed=seed + prompt.index * 100_003 + indices[0],  # reproducible per sample chunk
                     label=f"prompt {prompt.index} (task {prompt.task_id}), samples {indices[0]}..{indices[-1]}",
                 )
                 for prompt, indices in todo
