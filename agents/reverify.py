@@ -69,6 +69,7 @@ def reverify_records(
             request = stored_request(records[i], spec)
             request.id = str(i)
             request.group_id = f"r{g}"
+            request.group_size = len(members)
             requests.append(request)
         for i, request, response in zip(members, requests, check(requests)):
             status = pb.Status.Name(response.status)

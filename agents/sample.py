@@ -108,7 +108,7 @@ def env_prompts(
                 raise SampleError(
                     f"env {env_id!r} scores its own actions; rlvr sample needs verifier-scored envs"
                 )
-            request.id, request.group_id = "", ""
+            request.id, request.group_id, request.group_size = "", "", 0
             request.ClearField("response")
             assert env.task is not None
             prompts.append(
@@ -446,6 +446,7 @@ def score_group(
         request.id = f"{prompt.index}/{index}"
         request.response = completion.text
         request.group_id = f"p{prompt.index}"
+        request.group_size = len(samples)  # the call holds the whole group
         if completion.completion_tokens is not None:
             request.response_tokens = completion.completion_tokens
         requests.append(request)
