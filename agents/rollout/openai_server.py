@@ -167,3 +167,29 @@ class ServerThread:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m rlvr.agents.rollout.openai_server --model DIR [--gguf-file F] [--port 8000]`: serve an HF model."""
+    import argparse
+
+    from aiohttp import web
+
+    from rlvr.agents.policy import load_model, load_tokenizer
+
+    parser = argparse.ArgumentParser(description="Serve an HF model as a minimal OpenAI-compatible endpoint.")
+    parser.add_argument("--model", required=True, help="HF model dir")
+    parser.add_argument("--gguf-file", default=None, help="GGUF file inside --model")
+    parser.add_argument("--name", default=None, help="served model name (default: the dir's name)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    model = load_model(args.model, gguf_file=args.gguf_file)
+    model.eval()
+    tokenizer = load_tokenizer(args.model, args.gguf_file)
+    name = args.name or (args.gguf_file or args.model.rstrip("/").rsplit("/", 1)[-1])
+    web.run_app(make_app(hf_completer(model, tokenizer), name), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()
