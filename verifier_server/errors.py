@@ -15,3 +15,15 @@ class UnknownVerifier(InvalidRequest):
     def __init__(self, name: str, known: list[str]):
         super().__init__(f"unknown verifier {name!r}; registered verifiers: {', '.join(sorted(known))}")
         self.name = name
+
+
+class PortUnavailable(RlvrError, OSError):
+    """The service cannot listen on a port it was told to use (taken by another process, or not allowed)."""
+
+    def __init__(self, what: str, host: str, port: int, option: str, cause: object = None):
+        detail = f" ({cause})" if cause else ""
+        super().__init__(
+            f"cannot listen on {host}:{port} for {what}{detail}: another process may hold it; "
+            f"stop it or choose another port with {option} (0 picks a free one)"
+        )
+        self.host, self.port = host, port

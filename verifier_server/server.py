@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
 from rlvr.verifier_server import registry
 from rlvr.verifier_server.config import ServerConfig
 from rlvr.verifier_server.core import has_group_terms
+from rlvr.verifier_server.errors import PortUnavailable
 from rlvr.verifier_server.execution import Dispatcher, Overloaded
 from rlvr.verifier_server.metrics import ServerMetrics
 from rlvr.verifier_server.plugins import load_plugins
@@ -239,6 +241,23 @@ def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     )
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Raise OSError if (host, port) is taken, before gRPC tries it (it logs a bind error to stderr
+    and says only "Failed to bind")."""
+    if not port:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return  # let gRPC report an address it cannot resolve
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise RuntimeError(exc.strerror) from exc
+
+
 class VerifierServer:
     """The whole service: gRPC (verifier, health, reflection), optional HTTP gateway and metrics.
 
@@ -292,22 +311,40 @@ class VerifierServer:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         address = f"{config.host}:{config.port}"
-        if config.tls:
-            credentials = grpc.ssl_server_credentials(
-                [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())]
-            )
-            self.port = server.add_secure_port(address, credentials)
-        else:
-            self.port = server.add_insecure_port(address)
+        try:
+            _check_port_free(config.host, config.port)
+            if config.tls:
+                credentials = grpc.ssl_server_credentials(
+                    [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())]
+                )
+                self.port = server.add_secure_port(address, credentials)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpc says only "Failed to bind to address"
+            await self._abandon()
+            cause = exc.args[0] if isinstance(exc.__cause__, OSError) else None
+            raise PortUnavailable("gRPC", config.host, config.port, "--port", cause) from exc
         await server.start()
         self._grpc = server
         if config.http_port:
             from rlvr.verifier_server.gateway import Gateway
 
             self._gateway = Gateway(self.dispatcher, config)
-            self.http_port = await self._gateway.start()
+            try:
+                self.http_port = await self._gateway.start()
+            except OSError as exc:
+                await self.stop(grace=0)
+                raise PortUnavailable(
+                    "the HTTP gateway", config.host, config.http_port, "--http-port", exc.strerror
+                ) from exc
         if config.metrics_port:
-            self.metrics_port = self.metrics.serve(config.host, config.metrics_port)
+            try:
+                self.metrics_port = self.metrics.serve(config.host, config.metrics_port)
+            except OSError as exc:
+                await self.stop(grace=0)
+                raise PortUnavailable(
+                    "metrics", config.host, config.metrics_port, "--metrics-port", exc.strerror
+                ) from exc
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(
@@ -322,6 +359,13 @@ class VerifierServer:
                 "verifiers": [v.name for v in registry.list_verifiers()],
             },
         )
+
+    async def _abandon(self) -> None:
+        """Release what `__init__` started when `start` fails before anything listens."""
+        await asyncio.to_thread(self.dispatcher.shutdown)
+        if self._own_pool:
+            await asyncio.to_thread(self.pool.close, 0)
+        self._stopped.set()
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain and stop (idempotent). `grace` overrides `config.grace_seconds`."""
