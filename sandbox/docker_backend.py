@@ -156,7 +156,8 @@ def _docker_module() -> Any:
         import docker
     except ImportError as e:
         raise SandboxUnavailable(
-            "the docker backend needs the Docker SDK for Python: pip install 'rlvr[docker]'"
+            "the docker backend needs the Docker SDK for Python: pip install docker "
+            "(or, in the rlvr checkout, pip install -e '.[docker]')"
         ) from e
     return docker
 

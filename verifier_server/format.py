@@ -11,7 +11,7 @@ import regex
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.errors import InvalidRequest
-from rlvr.verifier_server.outcome import PARTIAL, Outcome
+from rlvr.verifier_server.outcome import PARTIAL, Outcome, quote
 from rlvr.verifier_server.registry import Options, Verifier, register
 from rlvr.verifier_server.specs import get_option
 
@@ -126,7 +126,7 @@ def last_boxed(text: str) -> str | None:
 
 
 def _excerpt(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+    return quote(text, limit)
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,6 +16,19 @@ INVALID_REQUEST = pb.INVALID_REQUEST
 #: Statuses that mean "the answer is not known": never to be read as "wrong".
 UNKNOWN_STATUSES = frozenset({TIMEOUT, ERROR, INVALID_REQUEST})
 
+_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {10: "\\n", 9: "\\t", 13: "\\r", 127: "\\x7f"}
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """`text` in single quotes for a verdict message, cut to `limit` characters.
+
+    Unlike `repr`, backslashes and quotes stay as written, so LaTeX reads as the model wrote it
+    (`'\\frac{1}{2}'`, not `'\\\\frac{1}{2}'`); only control characters are escaped (`\\n`, `\\t`).
+    """
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return "'" + text.translate(_CONTROL) + "'"
+
 
 @dataclass
 class Outcome:

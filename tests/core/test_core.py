@@ -167,3 +167,10 @@ def test_spec_term_without_verifier_is_invalid_request():
 
 def test_request_without_verifier_or_spec_is_invalid_request():
     assert rlvr.verify({"id": "z", "response": "x"}).status == pb.INVALID_REQUEST
+
+
+def test_messages_quote_latex_as_written_not_as_a_repr():
+    answer = rlvr.verify({"verifier": "math", "response": "\\boxed{\\frac{1}{3}}", "ground_truth": "1/2"})
+    assert answer.message == "different numbers; answer '\\frac{1}{3}' (boxed)"
+    broken = rlvr.verify({"verifier": "math", "response": "\\boxed{\\frac{1}{}}", "ground_truth": "1/2"})
+    assert "answer '\\frac{1}{}'" in broken.message and "\\\\" not in broken.message

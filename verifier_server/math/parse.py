@@ -29,6 +29,7 @@ from rlvr.verifier_server.math.values import (
     SetOp,
     Text,
 )
+from rlvr.verifier_server.outcome import quote
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,10 @@ class _Parser:
     def expect_op(self, value: str) -> None:
         token = self.next()
         if token.kind != "op" or token.value != value:
-            raise ParseError(f"expected {value!r}, found {token.value or 'end of answer'!r}", self.text)
+            raise ParseError(
+                f"expected {quote(value)}, found {quote(token.value) if token.value else 'end of answer'}",
+                self.text,
+            )
 
     def fail(self, message: str) -> ParseError:
         return ParseError(message, self.text)
@@ -293,7 +297,7 @@ class _Parser:
         self._drop_implications()
         items, units = self.parse_items(("end",))
         if not self.at("end"):
-            raise self.fail(f"unexpected {self.peek().value!r}")
+            raise self.fail(f"unexpected {quote(self.peek().value)}")
         unit_names = {u for u in units if u}
         unit = unit_names.pop() if len(unit_names) == 1 else None
         if len(items) == 1:
@@ -537,7 +541,7 @@ class _Parser:
                 return (sympy.floor if value == "lfloor" else sympy.ceiling)(_expr(inner))
         if kind == "end":
             raise self.fail("answer ends too early")
-        raise self.fail(f"unexpected {value!r}")
+        raise self.fail(f"unexpected {quote(value)}")
 
     def parse_number(self, text: str) -> sympy.Expr:
         if len(text) > 400:
@@ -697,13 +701,13 @@ class _Parser:
             return sympy.Rational(token.value)
         if token.kind in ("sym", "cmd"):
             return self.parse_primary()
-        raise self.fail(f"missing argument before {token.value or 'end of answer'!r}")
+        raise self.fail(f"missing argument before {quote(token.value) if token.value else 'end of answer'}")
 
     def parse_bracketed(self, opener: str) -> Any:
         items, _ = self.parse_items((")", "]"))
         closer = self.next()
         if closer.kind != "op" or closer.value not in (")", "]"):
-            raise self.fail(f"unclosed {opener!r}")
+            raise self.fail(f"unclosed {quote(opener)}")
         close = closer.value
         if len(items) == 1:
             if (opener, close) in (("(", ")"), ("[", "]")):
@@ -854,7 +858,7 @@ class _Parser:
     def parse_environment(self) -> Any:
         env = self.parse_argument_text()
         if env not in _MATRIX_ENVS:
-            raise self.fail(f"unsupported environment {env!r}")
+            raise self.fail(f"unsupported environment {quote(env)}")
         if env == "array" and self.at_op("{"):
             self._collect_group_tokens()
         rows: list[list[sympy.Expr]] = [[]]

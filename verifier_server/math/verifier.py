@@ -18,7 +18,7 @@ from rlvr.verifier_server.math.limits import DeadlineExceeded, StepTimeout, time
 from rlvr.verifier_server.math.normalize import DECIMAL_COMMA_RE, strip_trailing
 from rlvr.verifier_server.math.parse import ParseConfig, choice_letter, parse_answer, parse_reference
 from rlvr.verifier_server.math.values import Answer, AnswerTooLarge, ParseError
-from rlvr.verifier_server.outcome import Outcome
+from rlvr.verifier_server.outcome import Outcome, quote
 from rlvr.verifier_server.registry import Options, Verifier, register
 
 #: the options this verifier reads; others (shared by a reward spec's terms) are ignored
@@ -237,4 +237,4 @@ def _plain(text: str) -> str:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+    return quote(text, limit)
