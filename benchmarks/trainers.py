@@ -37,14 +37,16 @@ ENV_KWARGS = {"difficulty": 1, "system_prompt": ""}
 HELD_OUT_SEED = 5_000_000
 
 
-def _median_seconds(fn: Any, repeats: int) -> float:
-    fn()  # warm up
-    times = []
+def _paired_medians(baseline: Any, ours: Any, repeats: int) -> tuple[float, float]:
+    """Median seconds of two calls, alternated so that a change of the machine's load hits both."""
+    baseline(), ours()  # warm up
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, bucket in ((baseline, times[0]), (ours, times[1])):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _batch(rows: list[dict[str, Any]], group: int) -> tuple[list[dict[str, Any]], dict[str, list]]:
@@ -76,8 +78,7 @@ def bench_reward_calls(repeats: int) -> list[tuple[str, float, float]]:
     results = [
         (
             "reward call, in process (64 completions)",
-            _median_seconds(lambda: rlvr.verify_batch(requests), repeats),
-            _median_seconds(lambda: local(**columns), repeats),
+            *_paired_medians(lambda: rlvr.verify_batch(requests), lambda: local(**columns), repeats),
         )
     ]
     server = _serve()
@@ -87,8 +88,7 @@ def bench_reward_calls(repeats: int) -> list[tuple[str, float, float]]:
         results.append(
             (
                 "reward call, through rlvr serve",
-                _median_seconds(lambda: client.verify_batch(requests), repeats),
-                _median_seconds(lambda: remote(**columns), repeats),
+                *_paired_medians(lambda: client.verify_batch(requests), lambda: remote(**columns), repeats),
             )
         )
         client.close()

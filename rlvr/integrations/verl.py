@@ -41,6 +41,12 @@ _SCORER_KEYS = ("spec", "specs", "verifier", "verifier_options")
 
 def scorer_for(**reward_kwargs: Any) -> RewardScorer:
     """The process-wide scorer for these `reward_kwargs` (one per distinct configuration)."""
+    unknown = set(reward_kwargs) - set(_SCORER_KEYS)
+    if unknown:
+        raise TypeError(
+            f"unknown reward_kwargs {sorted(unknown)} for rlvr's compute_score; use {list(_SCORER_KEYS)} "
+            "and unscorable_score"
+        )
     config = {k: reward_kwargs.get(k) for k in _SCORER_KEYS}
     key = json.dumps(config, sort_keys=True, default=str)
     scorer = _SCORERS.get(key)

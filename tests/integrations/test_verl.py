@@ -210,3 +210,5 @@ def test_without_verl_the_functions_work_alone(rows):
     partial_score = partial(adapter.compute_score, spec="math")
     assert partial_score(data_source="x", solution_str="\\boxed{4}", ground_truth="4")["score"] == 1.0
     assert adapter.compute_score_batch(["r1_math"], ["\\boxed{4}"], ["4"])[0]["rlvr_format"] == 0.0
+    with pytest.raises(TypeError, match="verifeir"):
+        adapter.compute_score(data_source="math", solution_str="x", ground_truth="1", verifeir="grpc://x:1")
