@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ from rlvr.verifier.v1 import verifier_pb2 as pb
 MAX_MESSAGE = 300  # characters of a verdict message
 _DRIVER_REFUSED = 3  # the driver's exit code when it cannot hide itself or its job from the program
 _SYNTAX_ERRORS = {"SyntaxError", "IndentationError", "TabError"}
+_SYNTAX_LOCATION = re.compile(r'\s*File "(?:.*/)?([^/"]+)", line (\d+)$')
 TestLike: TypeAlias = "pb.TestCase | Mapping[str, Any]"
 
 
@@ -108,11 +110,36 @@ def _crash_message(result: RunResult) -> str:
     return _bounded(f"{how}: {last[0]}" if last[0] else how)
 
 
-def _stdio_verdict(result: RunResult, case: pb.TestCase, float_tolerance: float) -> TestVerdict:
+def _python_syntax_error(result: RunResult, source: str) -> str | None:
+    """The message of a Python program that did not compile, or None.
+
+    CPython reports a syntax error of the main file with exit code 1 and no "Traceback" header:
+    `File ".../main.py", line N`, the line, a caret, then `SyntaxError: ...` (or IndentationError,
+    TabError). A SyntaxError raised while running (by `eval`, `compile`, an import) has the header.
+    """
+    if result.exit_code != 1:
+        return None
+    lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    if not lines or "Traceback (most recent call last):" in lines:
+        return None
+    where = _SYNTAX_LOCATION.match(lines[0])
+    name = lines[-1].split(":", 1)[0]
+    if where is None or where.group(1) != source or name not in _SYNTAX_ERRORS:
+        return None
+    return _bounded(f"{lines[-1]} (line {where.group(2)})")
+
+
+def _stdio_verdict(
+    result: RunResult, case: pb.TestCase, float_tolerance: float, python_source: str | None = None
+) -> TestVerdict:
+    """The verdict of one stdio run; `python_source` (the program's file name) when it is Python."""
     verdict = _limit_verdict(result)
     if verdict is not None:
         return verdict
     if result.exit_code != 0:
+        syntax = _python_syntax_error(result, python_source) if python_source else None
+        if syntax is not None:
+            return TestVerdict("", pb.COMPILE_ERROR, syntax)
         return TestVerdict("", pb.RUNTIME_ERROR, _crash_message(result))
     mismatch = compare_stdout(result.stdout.decode("utf-8", "replace"), case.stdio.output, float_tolerance)
     if mismatch is not None:
@@ -305,8 +332,9 @@ class _Judge:
                     return [self.compile_error] * len(cases)
                 self.binary = outcome.compile.files.get(self.language.binary or "")
             runs = outcome.runs
+        python = self.language.source if self.language.name == "python" else None
         return [
-            replace(_stdio_verdict(r, case, self.tolerance), elapsed_seconds=r.wall_seconds)
+            replace(_stdio_verdict(r, case, self.tolerance, python), elapsed_seconds=r.wall_seconds)
             for r, case in zip(runs, cases)
         ]
 

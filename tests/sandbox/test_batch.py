@@ -64,7 +64,9 @@ def test_killing_the_driver_only_costs_time(backend: ProcessBackend) -> None:
         b"done b",
         b"done c",
     ]
-    assert all(r.ok for r in results)
+    # Redone alone, the killer also kills the exit reporter waiting for it (the one process it can
+    # see besides init): that run alone is judged killed; every other run is unaffected.
+    assert [r.ok for r in results] == [True, False, True, True]
 
 
 def test_more_stdins_than_a_batch_all_come_back_in_order(backend: ProcessBackend) -> None:

@@ -60,11 +60,33 @@ def test_test_names_come_from_the_tests(backend):
         ("while True: pass", "TIME_LIMIT"),
         ("x = bytearray(1 << 30)", "MEMORY_LIMIT"),
         ("while True: print('y' * 4096)", "OUTPUT_LIMIT"),
-        ("def f(:\n  pass", "RUNTIME_ERROR"),  # a stdio program's syntax error is its own crash
+        ("def f(:\n  pass", "COMPILE_ERROR"),
+        ("if True:\nprint(3)", "COMPILE_ERROR"),  # IndentationError
+        ("eval('1 +')", "RUNTIME_ERROR"),  # a SyntaxError raised while running is a crash
     ],
 )
 def test_failing_programs_get_the_verdict_that_says_why(program, expected, backend):
     assert verdicts(program, "python", ADD_STDIO[:1], backend) == [expected]
+
+
+def test_a_python_syntax_error_is_a_compile_error_for_stdio_tests_with_its_line(backend):
+    for tests in (ADD_STDIO[:1], ADD_STDIO):  # one run, and a batch of runs
+        results = run_tests("x = 1\ndef f(:\n  pass", "python", tests, limits=FAST, backend=backend)
+        assert [(r.verdict, r.message) for r in results] == [
+            (pb.COMPILE_ERROR, "SyntaxError: invalid syntax (line 2)")
+        ] * len(tests)
+
+
+@pytest.mark.parametrize("tests", [ADD_STDIO[:1], ADD_STDIO], ids=["one run", "batched runs"])
+def test_an_exit_code_above_128_is_not_reported_as_a_signal(tests, backend):
+    def messages(program: str, language: str = "python") -> set[str]:
+        return {r.message for r in run_tests(program, language, tests, limits=FAST, backend=backend)}
+
+    assert messages("raise SystemExit(137)") == {"exit code 137"}
+    assert messages("int main(void) { return 139; }", "c") == {"exit code 139"}
+    assert messages("exit 134", "bash") == {"exit code 134"}
+    assert messages("import os\nos.kill(os.getpid(), 9)") == {"killed by SIGKILL"}
+    assert messages("int main(void) { *(volatile int *)0 = 1; return 0; }", "c") == {"killed by SIGSEGV"}
 
 
 def test_compile_errors_fail_every_test_with_the_compiler_message(backend):
