@@ -17,6 +17,8 @@ from rlvr.envs.generators import (
 from rlvr.envs.procedural import Difficulty, difficulty_levels
 from rlvr.envs.sources import GeneratorSource
 from rlvr.verifier.v1 import verifier_pb2 as pb
+from rlvr.verifier_server.errors import RlvrError
+from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
 
 CALL = re.compile(r"<calculator>(.*?)</calculator>", re.DOTALL)
 
@@ -28,14 +30,6 @@ CALCULATOR_SYSTEM_PROMPT = (
     "<think> reasoning </think> <answer> final answer </answer>."
 )
 
-# Runs inside the sandbox: evaluate one expression with math's names in scope and print its value.
-_PROGRAM = """import math
-from fractions import Fraction
-scope = {{name: getattr(math, name) for name in dir(math) if not name.startswith("_")}}
-scope["Fraction"] = Fraction
-print(eval(compile({expression!r}, "<calculator>", "eval"), scope))
-"""
-
 _TASKS: dict[str, type[Generator]] = {
     "arithmetic": ArithmeticGenerator,
     "fractions": FractionsGenerator,
@@ -45,16 +39,26 @@ _TASKS: dict[str, type[Generator]] = {
 }
 
 
+class CalculatorUnavailable(RlvrError, RuntimeError):
+    """The env's verifier could not run a calculator call (no sandbox there, or no `calculator` verifier)."""
+
+
 class CalculatorEnv(MultiTurnEnv):
     """Tool use: each turn is either a calculator call or the final answer.
 
-    An action containing `<calculator>expr</calculator>` is a tool call: `expr` (Python) runs in the
-    sandbox (`rlvr.sandbox.run`, `limits`: 2 s CPU, 256 MB), the observation is `<result>value</result>`
-    (the error's last line on failure; role "tool" in chat mode) and the reward is 0. Any other action
-    is the answer: it is scored by the math verifier and ends the episode. After `max_turns` (default
-    4) turns without an answer the episode is truncated with reward 0. Tasks come from the generator
-    named by `task` ("arithmetic", the default, at `difficulty` 4; or "fractions", "word_problems",
-    "linear_equations", "units").
+    An action containing `<calculator>expr</calculator>` is a tool call: `expr` (Python) is sent as a
+    request to the `calculator` verifier through the env's `verifier`, like any answer: in process
+    it runs in this machine's sandbox (`sandbox_backend`, under the worker pool's deadline); with a
+    remote verifier it runs on the service, so no local sandbox is needed; in a `TextVectorEnv` the
+    tool calls of a step go in the same `verify_batch` as its answers. The observation is
+    `<result>value</result>` (the error's last line on failure; role "tool" in chat mode) and the
+    reward is 0 (a known 0: `reward_known` stays True). Any other action is the answer: it is
+    scored by the env's reward spec (math by default) and ends the episode. After `max_turns`
+    (default 4) turns without an answer the episode is truncated with reward 0. Tasks come from the
+    generator named by `task` ("arithmetic", the default, at `difficulty` 4; or "fractions",
+    "word_problems", "linear_equations", "units"). A tool call the verifier cannot run (ERROR or
+    INVALID_REQUEST: no sandbox there, or a server without the `calculator` verifier) raises
+    `CalculatorUnavailable`: the model is never told the calculator failed when it did not.
     """
 
     default_system_prompt = CALCULATOR_SYSTEM_PROMPT
@@ -82,19 +86,28 @@ class CalculatorEnv(MultiTurnEnv):
 
     def prepare_step(self, action: str) -> pb.VerifyRequest | None:
         request = super().prepare_step(action)
-        return None if CALL.search(action) else request
+        call = CALL.search(action)
+        if call is None or request is None:
+            return request
+        return self.tool_request(call.group(1).strip(), request.id)
+
+    def tool_request(self, expression: str, request_id: str = "calculator") -> pb.VerifyRequest:
+        """The request that evaluates `expression` with the `calculator` verifier (no reward spec, no group)."""
+        request = pb.VerifyRequest(id=request_id, verifier="calculator", response=expression)
+        request.options.update({"backend": self.sandbox_backend})
+        return request
 
     def finish_step(self, action: str, response: pb.VerifyResponse | None) -> StepResult:
-        if response is not None:  # the answer: scored, and the episode ends
-            self.turn += 1
-            self._messages.append({"role": "assistant", "content": action})
+        assert response is not None, "every turn of a calculator episode goes to the verifier"
+        self.turn += 1
+        self._messages.append({"role": "assistant", "content": action})
+        call = CALL.search(action)
+        if call is None:  # the answer: scored, and the episode ends
             info = self._step_info(response)
             self._end_episode(info, self._success(response))
             return self._final_observation(), float(response.reward), True, False, info
-        self.turn += 1
-        self._messages.append({"role": "assistant", "content": action})
-        expression = CALL.search(action).group(1).strip()  # type: ignore[union-attr]
-        result = f"<result>{self.calculate(expression)}</result>"
+        expression = call.group(1).strip()
+        result = f"<result>{self._tool_output(expression, response)}</result>"
         info = {**self._base_info(), "status": "TOOL_CALL", "tool_input": expression, "tool_output": result}
         if self.turn >= self.max_turns:
             self._end_episode(info, False)
@@ -104,21 +117,17 @@ class CalculatorEnv(MultiTurnEnv):
         return observation, 0.0, False, False, info
 
     def calculate(self, expression: str) -> str:
-        """The printed value of `expression`, evaluated in the sandbox; an error's last line on failure.
+        """The printed value of `expression`, evaluated by the env's verifier in a sandbox; an error's
+        last line on failure. Raises `CalculatorUnavailable` when the verifier cannot run it."""
+        return self._tool_output(expression, self.verifier.verify_batch([self.tool_request(expression)])[0])
 
-        Raises `rlvr.sandbox.SandboxUnavailable` when no sandbox can run here (never runs unsandboxed).
-        """
-        from rlvr.sandbox import Limits, run
-
-        limits = Limits(cpu_seconds=2.0, wall_seconds=4.0, memory_mb=256, output_bytes=4096)
-        result = run(
-            _PROGRAM.format(expression=expression), "python", limits=limits, backend=self.sandbox_backend
-        )
-        outcome = result.runs[0] if result.runs else result.compile
-        assert outcome is not None
-        if outcome.ok:
-            return outcome.stdout.decode("utf-8", "replace").strip()[:1000]
-        if outcome.timed_out:
+    @staticmethod
+    def _tool_output(expression: str, response: pb.VerifyResponse) -> str:
+        if response.status == pb.TIMEOUT:
             return "error: the calculation took too long"
-        lines = outcome.stderr.decode("utf-8", "replace").strip().splitlines()
-        return f"error: {lines[-1] if lines else 'the calculation failed'}"[:1000]
+        if response.status in UNKNOWN_STATUSES:
+            raise CalculatorUnavailable(
+                f"the calculator could not evaluate {expression[:80]!r}: "
+                f"{pb.Status.Name(response.status)}: {response.message}"
+            )
+        return response.message

@@ -15,6 +15,8 @@ from rlvr.envs.client import VerifierClient
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
 
+_UNKNOWN_NAMES = frozenset(pb.Status.Name(status) for status in UNKNOWN_STATUSES)
+
 
 class TextVectorEnv(VectorEnv):
     """`num_envs` copies of a text env; `step(completions)` sends all of them in one `verify_batch`.
@@ -34,7 +36,8 @@ class TextVectorEnv(VectorEnv):
     terminations and truncations are numpy arrays.
 
     Unscorable steps: `info["reward_known"]` (always present, a bool array) is False where the verifier
-    answered TIMEOUT, ERROR or INVALID_REQUEST, so the reward is not a verdict. With `nan_rewards=True`
+    answered TIMEOUT, ERROR or INVALID_REQUEST to a completion, so the reward is not a verdict (a
+    tool turn's reward, 0 by definition, is known). With `nan_rewards=True`
     those rewards are NaN instead of 0, so a trainer cannot mistake them for wrong answers (TRL maps
     them the same way; ALGORITHMS.md pitfall 10).
 
@@ -141,7 +144,7 @@ class TextVectorEnv(VectorEnv):
         for i, response in zip(slots, self.verifier.verify_batch(requests) if requests else []):
             responses[i] = response
         rewards = np.zeros(self.num_envs, dtype=np.float64)
-        known = np.array([r is None or r.status not in UNKNOWN_STATUSES for r in responses], dtype=bool)
+        known = np.ones(self.num_envs, dtype=bool)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -155,6 +158,7 @@ class TextVectorEnv(VectorEnv):
                 continue
             obs, reward, term, trunc, info = env.finish_step(actions[i], responses[i])
             rewards[i], terminated[i], truncated[i] = float(reward), term, trunc
+            known[i] = info.get("status") not in _UNKNOWN_NAMES  # a tool turn's 0 is known
             if self.nan_rewards and not known[i]:
                 rewards[i] = np.nan
             self._observations[i] = obs
@@ -222,7 +226,9 @@ def make_vector(
     `nan_rewards=True` makes unscorable rewards NaN (see `TextVectorEnv`).
     """
     return TextVectorEnv(
-        [functools.partial(env_factory, **env_kwargs)] * num_envs, group_size=group_size, nan_rewards=nan_rewards
+        [functools.partial(env_factory, **env_kwargs)] * num_envs,
+        group_size=group_size,
+        nan_rewards=nan_rewards,
     )
 
 

@@ -111,6 +111,8 @@ _BUILTIN_MODULES = (
     "rlvr.verifier_server.format",
     "rlvr.verifier_server.length",
     "rlvr.verifier_server.language",
+    "rlvr.verifier_server.reasoning_gym",
+    "rlvr.verifier_server.calculator",
     "rlvr.verifier_server.specs",
 )
 _loaded = False

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import gymnasium
+import pytest
+
+from rlvr.envs.calculator import CalculatorUnavailable
+from rlvr.envs.client import InProcessVerifier
+from rlvr.verifier.v1 import verifier_pb2 as pb
 
 from .helpers import ENV_KWARGS, math_answer, program
 
@@ -58,3 +63,22 @@ def test_calculator_reports_errors_and_truncates_an_episode_of_only_tool_calls()
     )
     assert (reward, terminated, truncated) == (0.0, False, True)
     assert info["ground_truth"] == env.task.ground_truth
+
+
+class NoSandboxVerifier(InProcessVerifier):
+    """A verifier whose machine has no sandbox: every calculator call is answered ERROR."""
+
+    def verify_batch(self, requests):
+        return [
+            pb.VerifyResponse(id=r.id, status=pb.ERROR, message="calculator: no sandbox here")
+            if r.verifier == "calculator"
+            else super().verify_batch([r])[0]
+            for r in requests
+        ]
+
+
+def test_a_calculator_that_cannot_run_raises_instead_of_answering_error_text():
+    env = gymnasium.make("rlvr/Calculator-v0", verifier=NoSandboxVerifier()).unwrapped
+    env.reset(seed=0)
+    with pytest.raises(CalculatorUnavailable, match="no sandbox here"):
+        env.step("<calculator>1 + 1</calculator>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium
 import pytest
 
+import rlvr
 from rlvr.envs import TextEnv
 
 from .helpers import ENV_KWARGS, math_answer, program
@@ -131,3 +132,23 @@ def test_reasoning_gym_scores_with_its_own_scorer(needs_reasoning_gym):
         assert (reward, info["status"], info["verifier"]) == (1.0, "CORRECT", "reasoning_gym")
         for exploit in math_exploits(task.prompt):
             assert score(env, exploit)[0] == 0.0, exploit
+
+
+def test_reasoning_gym_is_scored_by_the_core_so_reward_specs_apply(needs_reasoning_gym):
+    env = make("ReasoningGym", format_weight=0.5)
+    env.reset(options={"task_index": 0})
+    answer = env.task.ground_truth
+    reward, info = score(env, math_answer(answer))
+    assert (reward, info["components"]) == (1.5, {"accuracy": 1.0, "format": 1.0})
+    reward, info = score(env, f"<answer>{answer}</answer>")  # right answer, no <think>: format fails
+    assert info["components"]["accuracy"] == 1.0 and reward < 1.5
+    partial = rlvr.verify(
+        {"verifier": "reasoning_gym", "response": f"<answer>{answer}0</answer>", "ground_truth": answer,
+         "options": {"task": "leg_counting"}}
+    )  # fmt: skip
+    assert partial.status == rlvr.Status.Value("PARTIAL") and 0 < partial.reward < 1
+
+
+def test_the_reasoning_gym_verifier_refuses_a_request_without_a_task():
+    answer = rlvr.verify({"verifier": "reasoning_gym", "response": "<answer>1</answer>", "ground_truth": "1"})
+    assert answer.status == rlvr.Status.Value("INVALID_REQUEST") and "'task'" in answer.message

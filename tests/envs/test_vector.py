@@ -93,12 +93,17 @@ KIMI_SPEC = {
 def test_a_partial_group_is_never_scored_by_group_terms():
     # One member calls the calculator while the other answers: the answer's batch holds 1 of the 2
     # members, so its group term must not be computed from that one member.
-    vec = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=2, group_size=2, difficulty=1, reward_spec=KIMI_SPEC)
+    vec = gymnasium.make_vec(
+        "rlvr/Calculator-v0", num_envs=2, group_size=2, difficulty=1, reward_spec=KIMI_SPEC
+    )
     vec.reset(seed=0)
     answer = math_answer(vec.envs[0].task.ground_truth)
     _, rewards, terminated, _, info = vec.step([answer, "<calculator>2 + 3</calculator>"])
     assert terminated.tolist() == [True, False]
-    assert info["final_info"]["status"][0] == "INVALID_REQUEST" and "1 of the 2" in info["final_info"]["message"][0]
+    assert (
+        info["final_info"]["status"][0] == "INVALID_REQUEST"
+        and "1 of the 2" in info["final_info"]["message"][0]
+    )
     assert info["reward_known"].tolist() == [False, True] and info["final_info"]["success"][0] is None
 
 
@@ -121,6 +126,24 @@ def test_a_finished_group_member_waits_for_the_rest_of_its_group():
     assert info["waiting"].tolist() == [True, False] and rewards.tolist() == [0.0, 1.0]
     assert info["_final_info"].tolist() == [False, True]
     assert obs[0] == obs[1] and "User:" in obs[0]  # the group restarted together on a new task
+
+
+def test_tool_calls_and_answers_of_a_step_go_in_one_verify_batch():
+    client = CountingVerifier()
+    vec = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=3, group_size=3, difficulty=1, verifier=client)
+    vec.reset(seed=0)
+    answer = math_answer(vec.envs[0].task.ground_truth)
+    obs, rewards, terminated, _, info = vec.step(
+        ["<calculator>2 + 3</calculator>", answer, "<calculator>1/0</calculator>"]
+    )
+    assert client.calls == 1 and [r.verifier for r in client.batches[0]] == ["calculator", "", "calculator"]
+    assert not client.batches[0][0].group_id and not client.batches[0][0].HasField("reward_spec")
+    assert (obs[0], obs[2]) == (
+        "<result>5</result>",
+        "<result>error: ZeroDivisionError: division by zero</result>",
+    )
+    assert rewards.tolist() == [0.0, 1.0, 0.0] and terminated.tolist() == [False, True, False]
+    assert info["reward_known"].all()  # a tool turn's 0 is not an unknown reward
 
 
 def test_vector_env_arguments_are_checked():
