@@ -96,13 +96,18 @@ class EMABaseline:
         self.decay = decay
         self.baseline: float | None = None
 
-    def advantages(self, scores: Tensor) -> Tensor:
-        """r - b per row, [N] -> [N]; NaN rows get 0 and do not move b."""
+    def advantages(self, scores: Tensor, batch_mean: float | None = None) -> Tensor:
+        """r - b per row, [N] -> [N]; NaN rows get 0 and do not move b.
+
+        `batch_mean` overrides the mean of this batch's scorable rows (data parallel: the global mean,
+        so every rank keeps the same b).
+        """
         scores = scores.detach()
         scorable = ~scores.isnan()
-        if not scorable.any():
-            return torch.zeros_like(scores)
-        batch_mean = float(masked_mean(scores, scorable))
+        if batch_mean is None:
+            if not scorable.any():
+                return torch.zeros_like(scores)
+            batch_mean = float(masked_mean(scores, scorable))
         baseline = batch_mean if self.baseline is None else self.baseline
         self.baseline = self.decay * baseline + (1.0 - self.decay) * batch_mean
         return torch.where(scorable, scores - baseline, 0.0)

@@ -60,7 +60,8 @@ def _parameter(name: str, field: Any) -> inspect.Parameter:
     elif typing.get_origin(kind) is typing.Literal:
         kind = _choices(name.title().replace("_", ""), [str(c) for c in typing.get_args(kind)])
     elif name in STRUCTURED or kind not in (bool, int, float, str, Path):
-        kind, help_text = str, help_text + " (YAML, e.g. '{difficulty: 2}')"
+        example = "{r: 8}" if name == "lora" else "{difficulty: 2}"
+        kind, help_text = str, help_text + f" (YAML, e.g. '{example}')"
     option = typer.Option(help=help_text, show_default=False, rich_help_panel=_panel(name))
     return inspect.Parameter(
         name,

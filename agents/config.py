@@ -113,6 +113,11 @@ class TrainConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0)
     lora: LoRAConfig | None = Field(None, description="train LoRA adapters instead of all weights")
     gradient_checkpointing: bool = False
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads (None: torch's default; 1 is faster on busy small machines)",
+    )
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="auto: bf16 on GPUs that support it"
     )

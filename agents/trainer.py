@@ -82,11 +82,14 @@ class Trainer:
                 f"({self.world.size})"
             )
         torch.manual_seed(cfg.seed)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.output_dir = Path(cfg.output_dir)
         self.model_dir = self._model_dir()
         self.tokenizer = load_tokenizer(self.model_dir, cfg.gguf_file)
         model = load_model(self.model_dir, gguf_file=cfg.gguf_file, dtype=self._dtype()).to(self.world.device)
         model = self._with_memory_options(model)
+        model.train()  # transformers checkpoints activations only in train mode; the models here have no dropout
         self.policy = Policy(model, value_head=cfg.advantage == "gae", temperature=cfg.temperature)
         self.policy.to(self.world.device)
         self.reference = make_reference(self.policy) if cfg.beta else None
@@ -99,13 +102,7 @@ class Trainer:
             cfg.prompts_per_step // self.world.size * cfg.group_size, cfg.group_size
         )
         self.eval_collector: RolloutCollector | None = None
-        trainable = [p for p in self.policy.parameters() if p.requires_grad]
-        self.parameters = trainable
-        self.optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warmup = max(cfg.warmup_steps, 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / warmup)
-        )
+        self._make_optimizer()
         self.kl = make_kl_controller(cfg.beta or 0.0, cfg.kl_target, cfg.kl_horizon)
         self.ema = adv.EMABaseline(cfg.ema_decay)
         self.step = 0
@@ -123,9 +120,21 @@ class Trainer:
         path = self.output_dir / "tiny-base"
         if self.world.is_main and not (path / "config.json").exists():
             self._check_env_id()
-            build_tiny_for_env(path, cfg.env, cfg.env_kwargs, seed=cfg.seed)
+            try:
+                build_tiny_for_env(path, cfg.env, cfg.env_kwargs, seed=cfg.seed)
+            except TypeError as exc:
+                raise ConfigError(f"env {cfg.env!r} rejected env_kwargs {cfg.env_kwargs}: {exc}") from None
         self.world.barrier()
         return path
+
+    def _make_optimizer(self) -> None:
+        cfg = self.config
+        self.parameters = [p for p in self.policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup = max(cfg.warmup_steps, 1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup)
+        )
 
     def _dtype(self) -> torch.dtype:
         if self.config.dtype == "bfloat16" or (
@@ -142,20 +151,23 @@ class Trainer:
             )
             enable()
             model.config.use_cache = False
-        if cfg.lora is not None:
-            from peft import LoraConfig, get_peft_model
+        return self._with_lora(model) if cfg.lora is not None else model
 
-            lora = LoraConfig(
-                r=cfg.lora.r,
-                lora_alpha=cfg.lora.alpha,
-                lora_dropout=cfg.lora.dropout,
-                target_modules=cfg.lora.target_modules,
-                task_type="CAUSAL_LM",
-            )
-            if cfg.gradient_checkpointing:
-                model.enable_input_require_grads()
-            model = get_peft_model(model, lora)
-        return model
+    def _with_lora(self, model: Any) -> Any:
+        from peft import LoraConfig, get_peft_model
+
+        cfg = self.config
+        assert cfg.lora is not None
+        lora = LoraConfig(
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.target_modules,
+            task_type="CAUSAL_LM",
+        )
+        if cfg.gradient_checkpointing:
+            model.enable_input_require_grads()
+        return get_peft_model(model, lora)
 
     def _make_backend(self) -> RolloutBackend:
         cfg = self.config
@@ -368,7 +380,10 @@ class Trainer:
         g = cfg.group_size
         kind = cfg.advantage
         if kind == "ema":
-            per_row = self.ema.advantages(scores)
+            known = ~scores.isnan()
+            count = self.world.sum(float(known.sum()))
+            mean = self.world.sum(float(scores[known].sum())) / count if count else None
+            per_row = self.ema.advantages(scores, batch_mean=mean)
         elif kind == "rloo":
             per_row = adv.rloo_advantages(scores, g)
         elif kind in ("grpo", "dr_grpo"):
@@ -622,7 +637,10 @@ class Trainer:
                 self.backend.sync_weights(self.policy.model)  # vllm: load the new weights; hf: no-op
                 metrics["time/update"] = time.perf_counter() - t_update
                 self.step += 1
-                self.kl.update(metrics.get("kl/ref", 0.0), cfg.rows_per_step)
+                # every rank steps the controller with the same (global) KL, so their coefficients agree
+                self.kl.update(
+                    self.world.sum(metrics.get("kl/ref", 0.0)) / self.world.size, cfg.rows_per_step
+                )
                 metrics["kl/coef"] = self.kl.value
                 metrics["time/step"] = time.perf_counter() - t0
                 metrics["tokens_per_second"] = (
@@ -690,6 +708,10 @@ class Trainer:
             seed=cfg.seed,
             unmarked_share=cfg.sft_unmarked_share,
         )
+        if self.policy.uses_lora:
+            # fold the warm start into the base, so that base (= reference) is the policy RL starts from
+            self.policy.model = self._with_lora(self.policy.model.merge_and_unload())
+            self._make_optimizer()
         if self.reference is not None:  # the reference is the policy RL starts from: after the warm start
             self.reference.load_state_dict(self.policy.model.state_dict())
         self.world.barrier()

