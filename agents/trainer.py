@@ -113,6 +113,14 @@ class Trainer:
 
     def _model_dir(self) -> Path:
         cfg = self.config
+        initial = self.output_dir / "initial"
+        if (
+            cfg.resume
+            and cfg.sft_steps
+            and (initial / "config.json").exists()
+            and latest_checkpoint(self.output_dir)
+        ):
+            return initial  # a resumed run starts from its own warm-started model (and reference)
         if cfg.model != "tiny":
             return Path(cfg.model)
         from rlvr.agents.tiny import build_tiny_for_env
