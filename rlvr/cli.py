@@ -167,6 +167,9 @@ def verify(
             sink = None
     except _Stop as exc:
         _fail(str(exc))
+    except BrokenPipeError:  # the reader went away (`rlvr verify big.jsonl | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
     finally:
         bar.close()
         if sink is not None:
