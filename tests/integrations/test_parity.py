@@ -41,3 +41,30 @@ def test_every_adapter_gives_the_envs_reward(env_id):
     )["rewards"]
     assert from_trl == from_verl == from_openrlhf == from_env
     assert len(set(from_env)) > 1
+
+
+@pytest.mark.sandbox
+def test_code_tests_travel_through_every_adapter():
+    import json
+
+    import rlvr
+
+    tests = [{"stdio": {"input": "3\n", "output": "6\n"}}, {"stdio": {"input": "5\n", "output": "10\n"}}]
+    spec = {"name": "code", "terms": [{"name": "accuracy", "verifier": "code", "weight": 1.0}]}
+    programs = ["```python\nprint(int(input()) * 2)\n```", "```python\nprint(int(input()) + 3)\n```"]
+    direct = [
+        r.reward
+        for r in rlvr.verify_batch(
+            [{"response": p, "tests": tests, "language": "python", "reward_spec": spec} for p in programs]
+        )
+    ]
+    from_trl = trl.reward_func(spec)(
+        prompts=["q", "q"], completions=programs, tests=[json.dumps(tests)] * 2, language=["python"] * 2
+    )
+    truth = {"tests": tests, "language": "python"}
+    from_verl = [d["score"] for d in verl.compute_score_batch(["mbpp"] * 2, programs, [truth] * 2, spec=spec)]
+    label = json.dumps({"tests": tests, "language": "python"})
+    from_openrlhf = openrlhf.RemoteReward(openrlhf.RewardScorer(spec=spec))(
+        {"query": ["q " + p for p in programs], "prompts": ["q "] * 2, "labels": [label] * 2}
+    )["rewards"]
+    assert direct == from_trl == from_verl == from_openrlhf == [1.0, 0.5]
