@@ -181,6 +181,7 @@ def make_reward_func(
     specs: Mapping[str, Any] | None = None,
     verifier: Any = None,
     verifier_options: Mapping[str, Any] | None = None,
+    client_options: Mapping[str, Any] | None = None,
     unscorable_reward: float = 0.0,
     tensors: bool = True,
 ) -> Any:
@@ -190,7 +191,13 @@ def make_reward_func(
     `tensors` and torch is importable, else lists. Arguments as in `RewardScorer`.
     """
     protocol = RemoteReward(
-        RewardScorer(spec=spec, specs=specs, verifier=verifier, verifier_options=verifier_options),
+        RewardScorer(
+            spec=spec,
+            specs=specs,
+            verifier=verifier,
+            verifier_options=verifier_options,
+            client_options=client_options,
+        ),
         unscorable_reward=unscorable_reward,
     )
     return _RewardFunc(protocol, tensors)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlvr.envs.client import VerifierClient, make_verifier
+from rlvr.envs.client import GRPC_SCHEME, RemoteVerifier, VerifierClient, make_verifier
 from rlvr.envs.rewards import resolve_spec
 from rlvr.envs.task import TestLike, to_test
 from rlvr.verifier.v1 import verifier_pb2 as pb
@@ -47,9 +48,9 @@ class VerifierUnavailable(RlvrError, ConnectionError):
 
     def __init__(self, target: str, cause: BaseException):
         super().__init__(
-            f"rlvr verifier at {target} did not answer ({cause.__class__.__name__}: {_rpc_details(cause)}). "
-            "Start it with `rlvr serve --port PORT` (list replicas as grpc://h1:p,h2:p), or pass "
-            "verifier=None to score in this process"
+            f"rlvr verifier at {target} failed ({_rpc_code(cause)}: {_rpc_details(cause)}). "
+            "Start it with `rlvr serve --port PORT` (list replicas as grpc://h1:p,h2:p), give its token "
+            "(client_options={'token': ...} or RLVR_TOKEN), or pass verifier=None to score in this process"
         )
         self.target = target
 
@@ -63,6 +64,16 @@ class CompletionFormatError(RlvrError, TypeError):
             f"got {type(value).__name__}: {value!r:.120}"
         )
         self.value = value
+
+
+def _rpc_code(error: BaseException) -> str:
+    code = getattr(error, "code", None)
+    if callable(code):
+        try:
+            return str(getattr(code(), "name", code()))
+        except Exception:  # a non-call RpcError has no code
+            pass
+    return error.__class__.__name__
 
 
 def _rpc_details(error: BaseException) -> str:
@@ -168,7 +179,8 @@ class RewardScorer:
     UnknownDataSource. `verifier`:
     None (in this process), "grpc://host:port" or "grpc://h1:p,h2:p" (a running `rlvr serve`, replicas
     round-robin), or any object with `verify_batch(requests)`. `verifier_options` are request options
-    every term sees (length budgets, timeouts).
+    every term sees (length budgets, timeouts). `client_options` go to the gRPC `Client` (`token`,
+    `tls`, `timeout`...); the token defaults to the `RLVR_TOKEN` environment variable.
 
     Failure is never a zero: a row whose reward needs a reference it lacks raises MissingGroundTruth;
     an unreachable server raises VerifierUnavailable; a batch answered INVALID_REQUEST throughout
@@ -180,6 +192,7 @@ class RewardScorer:
     specs: Mapping[str, Any] | None = None
     verifier: Any = None
     verifier_options: Mapping[str, Any] | None = None
+    client_options: Mapping[str, Any] | None = None
     _spec: pb.RewardSpec | None = field(init=False, default=None, repr=False)
     _specs: dict[str, pb.RewardSpec] = field(init=False, default_factory=dict, repr=False)
     _row_specs: dict[str, pb.RewardSpec] = field(init=False, default_factory=dict, repr=False)
@@ -190,7 +203,13 @@ class RewardScorer:
     def __post_init__(self) -> None:
         self._spec = _resolve(self.spec) if self.spec is not None else None
         self._specs = {name: _resolve(s) for name, s in (self.specs or {}).items()}
-        self._client = make_verifier(self.verifier)
+        options = dict(self.client_options or {})
+        if os.environ.get("RLVR_TOKEN") and "token" not in options:
+            options["token"] = os.environ["RLVR_TOKEN"]
+        if isinstance(self.verifier, str) and self.verifier.startswith(GRPC_SCHEME) and options:
+            self._client = RemoteVerifier(self.verifier[len(GRPC_SCHEME) :], **options)
+        else:
+            self._client = make_verifier(self.verifier)
 
     @property
     def target(self) -> str:

@@ -179,6 +179,7 @@ def reward_func(
     specs: Mapping[str, Any] | None = None,
     verifier: Any = None,
     verifier_options: Mapping[str, Any] | None = None,
+    client_options: Mapping[str, Any] | None = None,
     name: str = "rlvr",
     ground_truth_key: str = GROUND_TRUTH,
     tests_key: str = TESTS,
@@ -194,11 +195,18 @@ def reward_func(
     `spec`: one reward spec for every row (a registered name such as "r1_math", a dict, a spec file,
     a `RewardSpec`); or `specs`: `{data_source: spec}` chosen per row by the `data_source_key` column
     (`"*"`: default); with neither, each row's `spec_key` column (written by `env_dataset`).
-    `verifier`: None (in process) or "grpc://host:port[,host:port]" (a running `rlvr serve`).
+    `verifier`: None (in process) or "grpc://host:port[,host:port]" (a running `rlvr serve`;
+    `client_options` such as `token` go to its client).
     The reference answer comes from `ground_truth_key`, code tests from `tests_key` (JSON text or a
     list of TestCase dicts), per-row options from `options_key`.
     """
-    scorer = RewardScorer(spec=spec, specs=specs, verifier=verifier, verifier_options=verifier_options)
+    scorer = RewardScorer(
+        spec=spec,
+        specs=specs,
+        verifier=verifier,
+        verifier_options=verifier_options,
+        client_options=client_options,
+    )
     return RewardFunction(
         scorer,
         name=name,

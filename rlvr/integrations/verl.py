@@ -14,7 +14,7 @@ Point `path` at this module's file (`python -c "import rlvr.integrations.verl as
 and `name` at `compute_score` (sync), `compute_score_async` (naive manager: concurrent calls coalesce
 into one VerifyBatch) or `compute_score_batch` (batch manager). `reward_kwargs`: `spec`, `specs`
 (`{data_source: spec}`), `verifier` ("grpc://host:port[,...]"), `verifier_options`,
-`unscorable_score`.
+`client_options` (`token`, `timeout`...; the token defaults to `RLVR_TOKEN`), `unscorable_score`.
 
 Ground truth travels as verl's `reward_model.ground_truth` (text; or a JSON object / dict with
 `ground_truth`, `tests`, `language` for code); `extra_info` may add `tests`, `language`,
@@ -36,7 +36,7 @@ from rlvr.integrations.scoring import RewardScorer, Sample, is_unscorable, objec
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 _SCORERS: dict[str, RewardScorer] = {}
-_SCORER_KEYS = ("spec", "specs", "verifier", "verifier_options")
+_SCORER_KEYS = ("spec", "specs", "verifier", "verifier_options", "client_options")
 
 
 def scorer_for(**reward_kwargs: Any) -> RewardScorer:

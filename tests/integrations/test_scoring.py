@@ -112,3 +112,19 @@ def test_scorer_pickles_with_its_remote_target(dead_target):
     scorer = RewardScorer(spec="r1_math", verifier=f"grpc://{dead_target}")
     copy = pickle.loads(pickle.dumps(scorer))
     assert copy.target == dead_target and copy.spec_for(Sample("x")) == scorer.spec_for(Sample("x"))
+
+
+def test_a_server_with_a_token_is_reached_with_client_options():
+    from .conftest import Served
+
+    server = Served(token="s3cret")
+    try:
+        sample = Sample("\\boxed{3}", ground_truth="3")
+        with pytest.raises(VerifierUnavailable, match="UNAUTHENTICATED"):
+            RewardScorer(spec=MATH, verifier=f"grpc://{server.target}").score([sample])
+        scorer = RewardScorer(
+            spec=MATH, verifier=f"grpc://{server.target}", client_options={"token": "s3cret"}
+        )
+        assert scorer.score([sample])[0].reward == 1.0
+    finally:
+        server.close()
