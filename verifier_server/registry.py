@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -116,14 +117,26 @@ _BUILTIN_MODULES = (
     "rlvr.verifier_server.specs",
 )
 _loaded = False
+_loading = False
+_load_lock = threading.RLock()
 
 
 def _load_builtins() -> None:
-    """Import the built-in verifier modules and the `RLVR_PLUGINS` modules once (they register on import)."""
-    global _loaded
+    """Import the built-in verifier modules and the `RLVR_PLUGINS` modules once (they register on import).
+
+    Thread-safe: a second thread waits until loading is complete (it would otherwise see a half-filled
+    registry); a re-entrant call from a module being imported returns at once.
+    """
+    global _loaded, _loading
     if _loaded:
         return
-    _loaded = True
-    from rlvr.verifier_server.plugins import load_plugins, plugins_from_env
+    with _load_lock:
+        if _loaded or _loading:
+            return
+        _loading = True
+        try:
+            from rlvr.verifier_server.plugins import load_plugins, plugins_from_env
 
-    load_plugins(_BUILTIN_MODULES + plugins_from_env())
+            load_plugins(_BUILTIN_MODULES + plugins_from_env())
+        finally:
+            _loaded, _loading = True, False

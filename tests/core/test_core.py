@@ -174,3 +174,23 @@ def test_messages_quote_latex_as_written_not_as_a_repr():
     assert answer.message == "different numbers; answer '\\frac{1}{3}' (boxed)"
     broken = rlvr.verify({"verifier": "math", "response": "\\boxed{\\frac{1}{}}", "ground_truth": "1/2"})
     assert "answer '\\frac{1}{}'" in broken.message and "\\\\" not in broken.message
+
+
+def test_concurrent_first_calls_all_see_the_loaded_registry():
+    # A fresh interpreter: the registry loads on first use, here from 8 threads at once (verl's threaded
+    # reward calls). None may see a half-filled registry ("unknown verifier 'math'").
+    import subprocess
+    import sys
+
+    program = (
+        "import threading, rlvr\n"
+        "out = []\n"
+        "def call(): out.append(rlvr.verify({'id': '1', 'verifier': 'math', 'response': '\\\\boxed{2}', 'ground_truth': '2'}).status)\n"
+        "threads = [threading.Thread(target=call) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(sorted(set(out)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd="/"
+    )
+    assert result.stdout.strip() == "[1]", result.stderr[-2000:]
