@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-
 import gymnasium
 import pytest
 
@@ -18,37 +10,10 @@ from rlvr.envs.client import RemoteVerifier
 from .helpers import math_answer
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server_target() -> Iterator[str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "rlvr.cli", "serve", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    if process.poll() is not None:
-        pytest.fail(f"rlvr serve exited: {process.stderr.read().decode()[-2000:]}")
-    yield f"127.0.0.1:{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(30)
-
-
-def test_remote_rewards_equal_in_process_rewards(server_target):
+def test_remote_rewards_equal_in_process_rewards(serve_target):
     kwargs = {"difficulty": 3, "format_weight": 0.1}
     local = gymnasium.make("rlvr/WordProblems-v0", **kwargs)
-    remote = gymnasium.make("rlvr/WordProblems-v0", verifier=f"grpc://{server_target}", **kwargs)
+    remote = gymnasium.make("rlvr/WordProblems-v0", verifier=f"grpc://{serve_target}", **kwargs)
     for seed in range(3):
         local.reset(seed=seed)
         remote.reset(seed=seed)
@@ -62,9 +27,9 @@ def test_remote_rewards_equal_in_process_rewards(server_target):
     remote.close()
 
 
-def test_a_vector_env_sends_one_batch_to_the_server(server_target):
+def test_a_vector_env_sends_one_batch_to_the_server(serve_target):
     vec = gymnasium.make_vec(
-        "rlvr/Arithmetic-v0", num_envs=4, group_size=2, verifier=f"grpc://{server_target}"
+        "rlvr/Arithmetic-v0", num_envs=4, group_size=2, verifier=f"grpc://{serve_target}"
     )
     vec.reset(seed=0)
     _, rewards, terminated, _, _ = vec.step([math_answer(env.task.ground_truth) for env in vec.envs])
@@ -81,14 +46,14 @@ class RecordingRemote(RemoteVerifier):
         return super().verify_batch(requests)
 
 
-def test_calculator_tool_calls_run_on_the_server_without_a_local_sandbox(server_target, monkeypatch):
+def test_calculator_tool_calls_run_on_the_server_without_a_local_sandbox(serve_target, monkeypatch):
     import rlvr.sandbox
 
     def no_local_sandbox(*args, **kwargs):
         raise AssertionError("a remote env must not start a local sandbox")
 
     monkeypatch.setattr(rlvr.sandbox, "run", no_local_sandbox)
-    client = RecordingRemote(server_target)
+    client = RecordingRemote(serve_target)
     vec = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=2, group_size=2, difficulty=1, verifier=client)
     vec.reset(seed=0)
     answer = math_answer(vec.envs[0].task.ground_truth)
@@ -98,10 +63,10 @@ def test_calculator_tool_calls_run_on_the_server_without_a_local_sandbox(server_
     client.close()
 
 
-def test_reasoning_gym_rewards_are_the_same_through_the_server(server_target, needs_reasoning_gym):
+def test_reasoning_gym_rewards_are_the_same_through_the_server(serve_target, needs_reasoning_gym):
     kwargs = {"size": 20, "format_weight": 0.1}
     local = gymnasium.make("rlvr/ReasoningGym-v0", **kwargs)
-    remote = gymnasium.make("rlvr/ReasoningGym-v0", verifier=f"grpc://{server_target}", **kwargs)
+    remote = gymnasium.make("rlvr/ReasoningGym-v0", verifier=f"grpc://{serve_target}", **kwargs)
     for index in range(3):
         local.reset(options={"task_index": index})
         answer = local.unwrapped.task.ground_truth

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from rlvr.cli import app
@@ -21,33 +18,6 @@ from rlvr.cli import app
 from .conftest import write_prompts
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def serve_target() -> Iterator[str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "rlvr.cli", "serve", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    if process.poll() is not None:
-        pytest.fail(f"rlvr serve exited: {process.stderr.read().decode()[-2000:]}")
-    yield f"127.0.0.1:{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(30)
 
 
 def _keys(path: Path) -> list[tuple[int, int]]:
