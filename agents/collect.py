@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,8 @@ class PromptEncoder:
         self.chat_template = chat_template
         self.eos_text = tokenizer.eos_token or ""
 
-    def _ids(self, text: str) -> list[int]:
+    def ids(self, text: str) -> list[int]:
+        """`text`'s token ids, no special tokens added."""
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _render(self, messages: Sequence[dict[str, str]]) -> str:
@@ -44,16 +46,16 @@ class PromptEncoder:
 
     def prompt(self, observation: Any) -> list[int]:
         if self.chat_template:
-            return self._ids(self._render(self.messages(observation)))
+            return self.ids(self._render(self.messages(observation)))
         if isinstance(observation, str):
-            return self._ids(observation)
-        return self._ids("\n".join(m["content"] for m in observation))
+            return self.ids(observation)
+        return self.ids("\n".join(m["content"] for m in observation))
 
     def feedback(self, history: list[dict[str, str]], observation: Any, stopped: bool) -> list[int]:
         """Env tokens after a model turn; `history` (messages so far, ending with the assistant's) grows."""
         if not self.chat_template:
             text = observation if isinstance(observation, str) else observation[-1]["content"]
-            return self._ids(f"\nUser: {text}\nAssistant:")
+            return self.ids(f"\nUser: {text}\nAssistant:")
         new = self.messages(observation)
         new = new[len(history) :] if len(new) > len(history) else new
         history.extend(new)
@@ -61,7 +63,7 @@ class PromptEncoder:
         after = self._render(marked).split(_SENTINEL, 1)[1]
         if stopped and self.eos_text and after.startswith(self.eos_text):
             after = after[len(self.eos_text) :]  # the model's sampled EOS already closed the turn
-        return self._ids(after)
+        return self.ids(after)
 
 
 class RolloutCollector:
@@ -81,7 +83,7 @@ class RolloutCollector:
 
     def count_tokens(self, text: str) -> int:
         """Token count of a completion as sampled (for length terms), falling back to re-tokenising."""
-        return self.token_counts.get(text) or len(self.encoder._ids(text))
+        return self.token_counts.get(text) or len(self.encoder.ids(text))
 
     def collect(self, seed: int, params: SamplingParams, *, group_offset: int = 0) -> list[Trajectory]:
         vec = self.vec_env
@@ -163,6 +165,4 @@ def _unstack(value: Any, i: int) -> Any:
 
 
 def _reseeded(params: SamplingParams, seed: int) -> SamplingParams:
-    from dataclasses import replace
-
     return replace(params, seed=seed)

@@ -34,7 +34,7 @@ def solution_examples(
         answer = env.unwrapped.task.ground_truth
         target = answer if rng.random() < unmarked_share else ANSWER_FORMAT.format(answer=answer)
         example = Trajectory(encoder.prompt(observation), group=i)
-        target_ids = [*encoder._ids(target), eos]
+        target_ids = [*encoder.ids(target), eos]
         example.add_model_turn(target_ids, [0.0] * len(target_ids), 0.0)
         examples.append(example)
     return examples

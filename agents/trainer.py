@@ -24,7 +24,7 @@ from rlvr.agents.distributed import World, init_world
 from rlvr.agents.losses import aggregate, kl_estimate, make_kl_controller, policy_loss, value_loss
 from rlvr.agents.masked import masked_mean
 from rlvr.agents.metrics import MetricsLog, plot_curves, read_metrics
-from rlvr.agents.policy import Policy, load_model, load_tokenizer, make_reference
+from rlvr.agents.policy import ForwardOutput, Policy, load_model, load_tokenizer, make_reference
 from rlvr.agents.rollout.base import RolloutBackend, SamplingParams
 from rlvr.agents.sft import sft_warm_start
 
@@ -355,7 +355,7 @@ class Trainer:
                 f"{dict(statuses)}); the verifier is failing: check its messages with `rlvr verify`"
             )
 
-    def _no_grad_forward(self, batch: TensorBatch) -> Any:
+    def _no_grad_forward(self, batch: TensorBatch) -> ForwardOutput:
         outputs = [self.policy(batch.rows(idx)) for idx in self._micro_indices(torch.arange(len(batch)))]
         logp = _pad_cat([o.logp for o in outputs], batch.response_ids.shape[1])
         values = (
@@ -363,7 +363,7 @@ class Trainer:
             if outputs[0].values is not None
             else None
         )
-        return _Forward(logp, values)
+        return ForwardOutput(logp, None, values)
 
     def _micro_map(self, batch: TensorBatch, fn: Callable[[TensorBatch], torch.Tensor]) -> torch.Tensor:
         parts = [fn(batch.rows(idx)) for idx in self._micro_indices(torch.arange(len(batch)))]
@@ -741,12 +741,6 @@ class Trainer:
                 components.setdefault(key, []).append(value)
         out.update({f"reward/{key}": sum(v) / len(v) for key, v in components.items()})
         return out
-
-
-@dataclass
-class _Forward:
-    logp: torch.Tensor
-    values: torch.Tensor | None
 
 
 def _pad_cat(parts: list[torch.Tensor], width: int) -> torch.Tensor:
