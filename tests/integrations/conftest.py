@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,23 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dead_target() -> str:
     """A loopback address where nothing listens."""
     return f"127.0.0.1:{free_port()}"
+
+
+def cpu_trainer_args(config_class: Any, output_dir: Path, **overrides: Any) -> Any:
+    """A TRL trainer config for 2 quick steps on CPU: 4 rows of 4 generations, no bf16, no checkpointing."""
+    settings: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=12,
+        learning_rate=1e-3,
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=True,
+        report_to=[],
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+    )
+    return config_class(**{**settings, **overrides})

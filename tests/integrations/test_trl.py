@@ -12,7 +12,7 @@ import rlvr
 from rlvr.integrations import MissingGroundTruth, UnknownDataSource, VerifierUnavailable
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
-from .conftest import TINY_ENV, TINY_KWARGS, require_trainer
+from .conftest import TINY_ENV, TINY_KWARGS, cpu_trainer_args, require_trainer
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 trl_adapter = pytest.importorskip("rlvr.integrations.trl")
@@ -152,24 +152,7 @@ class Recording(trl_adapter.RewardFunction):
 
 
 def _grpo_args(trl, tmp_path, **overrides):
-    settings = dict(
-        output_dir=str(tmp_path),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=12,
-        learning_rate=1e-3,
-        beta=0.0,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=True,
-        report_to=[],
-        logging_steps=1,
-        save_strategy="no",
-        seed=0,
-    )
-    settings.update(overrides)
-    return trl.GRPOConfig(**settings)
+    return cpu_trainer_args(trl.GRPOConfig, tmp_path, beta=0.0, **overrides)
 
 
 def _model(tiny_model):
@@ -214,21 +197,7 @@ def test_grpo_trainer_trains_on_rlvr_env_dataset_and_reward(trl, tiny_model, tmp
 def test_rloo_trainer_trains_with_rlvr_reward(trl, tiny_model, tmp_path):
     func = Recording(trl_adapter.reward_func())
     model, tokenizer = _model(tiny_model)
-    args = trl.RLOOConfig(
-        output_dir=str(tmp_path),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=12,
-        learning_rate=1e-3,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=True,
-        report_to=[],
-        logging_steps=1,
-        save_strategy="no",
-        seed=0,
-    )
+    args = cpu_trainer_args(trl.RLOOConfig, tmp_path)
     trainer = trl.RLOOTrainer(
         model=model,
         reward_funcs=[func],

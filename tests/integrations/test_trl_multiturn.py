@@ -9,7 +9,7 @@ import pytest
 from rlvr.envs import GeneratorSource, MultiTurnEnv
 from rlvr.envs.generators import ArithmeticGenerator
 
-from .conftest import TINY_ENV, TINY_KWARGS, require_trainer
+from .conftest import TINY_ENV, TINY_KWARGS, cpu_trainer_args, require_trainer
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 trl_adapter = pytest.importorskip("rlvr.integrations.trl")
@@ -49,21 +49,7 @@ def test_env_rollout_trains_a_multi_turn_env_with_env_tokens_masked(tiny_model, 
         return outputs[-1]
 
     tokenizer = load_tokenizer(tiny_model)
-    args = trl.GRPOConfig(
-        output_dir=str(tmp_path),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=64,
-        learning_rate=1e-3,
-        beta=0.0,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=True,
-        report_to=[],
-        logging_steps=1,
-        save_strategy="no",
-    )
+    args = cpu_trainer_args(trl.GRPOConfig, tmp_path, max_completion_length=64, beta=0.0, seed=42)
     trainer = trl.GRPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(tiny_model),
         reward_funcs=[trl_adapter.env_reward],
