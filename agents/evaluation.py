@@ -65,7 +65,7 @@ def accuracy_verifier(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def final_answer(text: str, options: dict[str, Any]) -> str | None:
     """The final answer of a math completion as the math verifier extracts it (None: no answer)."""
-    from rlvr.verifier_server.math import ExtractConfig, extract_answer
+    from rlvr.verifier_server.verifiers.math import ExtractConfig, extract_answer
 
     found = extract_answer(
         text, ExtractConfig(last_expression=bool(options.get("allow_last_expression", True)))

@@ -87,8 +87,8 @@ def timed(tool: str, cases: list[dict], check: Callable[[dict], bool]) -> Result
 
 def run_rlvr_direct(cases: list[dict]) -> Result:
     from rlvr.verifier.v1 import verifier_pb2 as pb
-    from rlvr.verifier_server.math import parse_reference
-    from rlvr.verifier_server.math.verifier import MathVerifier
+    from rlvr.verifier_server.verifiers.math import parse_reference
+    from rlvr.verifier_server.verifiers.math.verifier import MathVerifier
 
     verifier = MathVerifier()
     requests = [
@@ -105,7 +105,7 @@ def run_rlvr_direct(cases: list[dict]) -> Result:
 def run_rlvr_pool(cases: list[dict]) -> Result:
     import rlvr
     from rlvr.verifier.v1 import verifier_pb2 as pb
-    from rlvr.verifier_server.pool import WorkerPool
+    from rlvr.verifier_server.engine.pool import WorkerPool
 
     pool = WorkerPool(size=1)
     try:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rlvr.sandbox import Limits, get_backend
-from rlvr.sandbox.process import ProcessBackend
+from rlvr.sandbox.process.backend import ProcessBackend
 
 PROGRAM = ["/usr/bin/python3", "-c", "print(1)"]
 LIMITS = Limits(cpu_seconds=2.0, wall_seconds=10.0)

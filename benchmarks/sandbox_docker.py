@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from rlvr.sandbox import Limits, SandboxUnavailable
-from rlvr.sandbox.docker_backend import IMAGE, DockerBackend
+from rlvr.sandbox.docker.backend import IMAGE, DockerBackend
 
 COLUMNS = ("docker case", "p50 ms", "p99 ms", "ratio / rate")
 PROGRAM = "print(1)"

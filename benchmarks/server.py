@@ -35,9 +35,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
-from rlvr.verifier_server.client import AsyncClient, Client
-from rlvr.verifier_server.core import verify_batch
-from rlvr.verifier_server.messages import request_to_dict
+from rlvr.verifier_server.engine.core import verify_batch
+from rlvr.verifier_server.engine.messages import request_to_dict
+from rlvr.verifier_server.service.client import AsyncClient, Client
 
 # ---------------------------------------------------------------- workload
 

@@ -65,7 +65,7 @@ def _batch(rows: list[dict[str, Any]], group: int) -> tuple[list[dict[str, Any]]
 def bench_reward_calls(repeats: int) -> list[tuple[str, float, float]]:
     import rlvr
     from rlvr.integrations.trl import env_rows, reward_func
-    from rlvr.verifier_server.client import Client
+    from rlvr.verifier_server.service.client import Client
 
     rows = env_rows(ENV, 8, env_kwargs=ENV_KWARGS)
     expanded, columns = _batch(rows, 8)

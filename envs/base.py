@@ -15,8 +15,8 @@ from rlvr.envs.sources import TaskKey, TaskSource
 from rlvr.envs.spaces import AnyText, chat_space
 from rlvr.envs.task import Task
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import RlvrError
-from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
+from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
 Observation = str | tuple[dict[str, str], ...]
 StepResult = tuple[Observation, SupportsFloat, bool, bool, dict[str, Any]]

@@ -17,8 +17,8 @@ from rlvr.envs.generators import (
 from rlvr.envs.procedural import Difficulty, difficulty_levels
 from rlvr.envs.sources import GeneratorSource
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import RlvrError
-from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
+from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
 CALL = re.compile(r"<calculator>(.*?)</calculator>", re.DOTALL)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import RlvrError
+from rlvr.verifier_server.engine.errors import RlvrError
 
 GRPC_SCHEME = "grpc://"
 
@@ -33,7 +33,7 @@ class InProcessVerifier:
     """Scores with `rlvr.verify_batch` in this process (isolated verifiers use its worker pool)."""
 
     def verify_batch(self, requests: Sequence[pb.VerifyRequest]) -> list[pb.VerifyResponse]:
-        from rlvr.verifier_server.core import verify_batch
+        from rlvr.verifier_server.engine.core import verify_batch
 
         return verify_batch(requests)
 
@@ -44,7 +44,7 @@ class InProcessVerifier:
 class RemoteVerifier:
     """Scores through a gRPC verifier service (`rlvr serve`) at `target`: "host:port", or several
     comma-separated replicas ("h1:p,h2:p", round-robin). `client_options` go to
-    `rlvr.verifier_server.client.Client` (token, tls, timeout...). A failed call raises `grpc.RpcError`:
+    `rlvr.verifier_server.service.client.Client` (token, tls, timeout...). A failed call raises `grpc.RpcError`:
     an unreachable server is an error, never a zero reward.
 
     The connection is opened on first use, so an env can be built (and pickled to a worker)
@@ -58,7 +58,7 @@ class RemoteVerifier:
 
     def verify_batch(self, requests: Sequence[pb.VerifyRequest]) -> list[pb.VerifyResponse]:
         if self._client is None:
-            from rlvr.verifier_server.client import Client
+            from rlvr.verifier_server.service.client import Client
 
             targets = [t.strip() for t in self.target.split(",") if t.strip()]
             self._client = Client(targets if len(targets) > 1 else targets[0], **self.client_options)

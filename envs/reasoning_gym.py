@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from rlvr.envs.base import EnvConfigError, TextEnv
 from rlvr.envs.sources import DatasetSource
 from rlvr.envs.task import Task
-from rlvr.verifier_server.reasoning_gym import INSTALL_HINT, task_options
+from rlvr.verifier_server.verifiers.reasoning_gym import INSTALL_HINT, task_options
 
 
 class ReasoningGymEnv(TextEnv):

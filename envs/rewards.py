@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import InvalidRequest, RlvrError
+from rlvr.verifier_server.engine.errors import InvalidRequest, RlvrError
 
 RewardSpecLike: TypeAlias = "pb.RewardSpec | Mapping[str, Any] | str | Any"  # also specs.Spec and spec files
 
@@ -78,7 +78,7 @@ def resolve_spec(spec: RewardSpecLike) -> pb.RewardSpec:
     Accepts a `pb.RewardSpec`, its dict form, a `specs.Spec`, JSON/YAML text or file, or the name of a
     registered spec (e.g. "r1_math"); names are inlined so a remote server gets the same terms.
     """
-    from rlvr.verifier_server.specs import load_spec
+    from rlvr.verifier_server.engine.specs import load_spec
 
     try:
         return load_spec(spec, check_verifiers=False)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 from rlvr.envs.base import EnvConfigError, Observation, TextEnv
 from rlvr.envs.client import VerifierClient
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
+from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
 _UNKNOWN_NAMES = frozenset(pb.Status.Name(status) for status in UNKNOWN_STATUSES)
 

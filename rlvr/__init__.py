@@ -13,8 +13,8 @@ from rlvr.verifier.v1.verifier_pb2 import (
     VerifyResponse,
 )
 from rlvr.verifier_server import InvalidRequest, list_verifiers, verify, verify_batch
-from rlvr.verifier_server.errors import RlvrError
-from rlvr.verifier_server.specs import Spec, Term, dump_spec, load_spec
+from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.verifier_server.engine.specs import Spec, Term, dump_spec, load_spec
 from rlvr.version import __version__
 
 __all__ = [

@@ -139,9 +139,9 @@ def verify(
     Exit codes: 0 done (even with INVALID_REQUEST lines, unless --strict), 1 --strict and some line was
     INVALID_REQUEST, 2 bad arguments or unreadable input / unwritable output (nothing written).
     """
-    from rlvr.verifier_server.core import verify_batch
-    from rlvr.verifier_server.groups import line_group, streamed_whole_group_chunks
-    from rlvr.verifier_server.messages import response_to_json
+    from rlvr.verifier_server.engine.core import verify_batch
+    from rlvr.verifier_server.engine.groups import line_group, streamed_whole_group_chunks
+    from rlvr.verifier_server.engine.messages import response_to_json
 
     sink: _AtomicOutput | None = None
     try:
@@ -237,7 +237,7 @@ def verifiers(
     """List the registered verifiers and named reward specs."""
     from google.protobuf import json_format
 
-    from rlvr.verifier_server.registry import list_verifiers
+    from rlvr.verifier_server.engine.registry import list_verifiers
 
     for info in list_verifiers():
         if as_json:
@@ -291,12 +291,12 @@ def serve(
 ) -> None:
     """Serve the gRPC verifier service (plus optional HTTP/JSON gateway and metrics) until SIGTERM."""
     options = dict(locals())  # first statement: exactly the options above
-    from rlvr.verifier_server.config import ConfigError, load_config
-    from rlvr.verifier_server.server import serve as run_server
+    from rlvr.verifier_server.service.config import ConfigError, load_config
+    from rlvr.verifier_server.service.server import serve as run_server
 
     flags = {name: value for name, value in options.items() if name not in ("config", "plugin")}
     flags["plugins"] = plugin or None
-    from rlvr.verifier_server.errors import PortUnavailable
+    from rlvr.verifier_server.engine.errors import PortUnavailable
 
     try:
         settings = load_config(flags, config_file=config)

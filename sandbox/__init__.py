@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
-from rlvr.sandbox.judge import InvalidTests, TestVerdict, run_tests
+from rlvr.sandbox.judge.runner import InvalidTests, TestVerdict, run_tests
 from rlvr.sandbox.languages import LANGUAGES, Language, UnknownLanguage, get_language
 from rlvr.sandbox.limits import InvalidLimits, Limits, RunResult
 from rlvr.sandbox.program import ProgramResult, compile_limits, run
@@ -46,11 +46,11 @@ def get_backend(name: str = "process") -> Backend:
     with _lock:
         if name not in _backends:
             if name == "process":
-                from rlvr.sandbox.process import ProcessBackend
+                from rlvr.sandbox.process.backend import ProcessBackend
 
                 _backends[name] = ProcessBackend()
             elif name == "docker":
-                from rlvr.sandbox.docker_backend import DockerBackend
+                from rlvr.sandbox.docker.backend import DockerBackend
 
                 _backends[name] = DockerBackend()
             else:

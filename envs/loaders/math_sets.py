@@ -7,7 +7,7 @@ from typing import Any
 
 from rlvr.envs.loaders.rows import DatasetFormatError, RowSource, field, read_rows
 from rlvr.envs.task import Task, content_id
-from rlvr.verifier_server.math.extract import matching_brace
+from rlvr.verifier_server.verifiers.math.extract import matching_brace
 
 _GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.S)
 _LEVEL = re.compile(r"(\d+)")

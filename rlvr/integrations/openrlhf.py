@@ -37,7 +37,7 @@ from rlvr.integrations.scoring import (
     object_or_text,
 )
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import InvalidRequest
+from rlvr.verifier_server.engine.errors import InvalidRequest
 
 #: End-of-turn and padding markers that a decode with special tokens leaves after the response.
 END_MARKERS = (

@@ -13,9 +13,9 @@ from rlvr.envs.client import GRPC_SCHEME, RemoteVerifier, VerifierClient, make_v
 from rlvr.envs.rewards import resolve_spec
 from rlvr.envs.task import TestLike, to_test
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server import registry
-from rlvr.verifier_server.errors import InvalidRequest, RlvrError
-from rlvr.verifier_server.outcome import UNKNOWN_STATUSES
+from rlvr.verifier_server.engine import registry
+from rlvr.verifier_server.engine.errors import InvalidRequest, RlvrError
+from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
 logger = logging.getLogger("rlvr.integrations")
 

@@ -234,7 +234,7 @@ def env_rows(
     import gymnasium
 
     import rlvr.envs  # noqa: F401 - registers the ids
-    from rlvr.verifier_server.specs import spec_to_dict
+    from rlvr.verifier_server.engine.specs import spec_to_dict
 
     owned = isinstance(env, str)
     if owned:

@@ -6,7 +6,7 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.pool import TaskTimeout, WorkerPool
+from rlvr.verifier_server.engine.pool import TaskTimeout, WorkerPool
 
 from . import verifiers_for_tests as tv
 

@@ -17,7 +17,7 @@ from rlvr.integrations import (
 )
 from rlvr.integrations.scoring import completion_text, object_or_text
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import InvalidRequest
+from rlvr.verifier_server.engine.errors import InvalidRequest
 
 MATH = {"name": "m", "terms": [{"name": "accuracy", "verifier": "math"}]}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.math import judge
+from rlvr.verifier_server.verifiers.math import judge
 
 CASES_PATH = Path(__file__).with_name("cases.jsonl")
 CASES = [json.loads(line) for line in CASES_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.verifier_server.math import CompareConfig, compare_answers, parse_answer, parse_reference
+from rlvr.verifier_server.verifiers.math import CompareConfig, compare_answers, parse_answer, parse_reference
 
 DEFAULT = CompareConfig()
 
@@ -140,7 +140,7 @@ def test_rational_functions_are_decided_exactly_however_high_the_powers() -> Non
 
 
 def test_rational_identity_refuses_what_is_not_a_rational_function() -> None:
-    from rlvr.verifier_server.math.numeric import rational_identity
+    from rlvr.verifier_server.verifiers.math.numeric import rational_identity
 
     x = parse_answer("x").value
     assert rational_identity(x**2 - 1, (x - 1) * (x + 1)) is True
@@ -156,7 +156,7 @@ def test_numeric_points_reject_an_answer_equal_only_on_part_of_the_domain() -> N
 
 
 def test_numeric_points_refuse_rather_than_accept_when_values_are_too_small_to_compare() -> None:
-    from rlvr.verifier_server.math.numeric import agree_at_random_points
+    from rlvr.verifier_server.verifiers.math.numeric import agree_at_random_points
 
     x = parse_answer("x").value
     tiny = parse_answer("10^{-40}").value

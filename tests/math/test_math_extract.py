@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlvr.verifier_server.math import ExtractConfig, extract_answer, reference_text
+from rlvr.verifier_server.verifiers.math import ExtractConfig, extract_answer, reference_text
 
 
 def test_last_box_wins_and_nested_braces_are_kept() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.verifier_server.math import Normalized, normalize_answer
+from rlvr.verifier_server.verifiers.math import Normalized, normalize_answer
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from rlvr.verifier_server.math import AnswerTooLarge, ParseConfig, ParseError, parse_answer
-from rlvr.verifier_server.math.values import IntervalValue, Relation, Seq, SetOp, Text
+from rlvr.verifier_server.verifiers.math import AnswerTooLarge, ParseConfig, ParseError, parse_answer
+from rlvr.verifier_server.verifiers.math.values import IntervalValue, Relation, Seq, SetOp, Text
 
 x = sympy.Symbol("x")
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.math import judge
+from rlvr.verifier_server.verifiers.math import judge
 
 FAST = settings(max_examples=40, deadline=None)
 integers = st.integers(min_value=-(10**6), max_value=10**6)

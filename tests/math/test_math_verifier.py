@@ -6,9 +6,9 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.math import MathConfig, judge, parse_reference
-from rlvr.verifier_server.math.limits import StepTimeout, time_limit
-from rlvr.verifier_server.pool import WorkerPool
+from rlvr.verifier_server.engine.pool import WorkerPool
+from rlvr.verifier_server.verifiers.math import MathConfig, judge, parse_reference
+from rlvr.verifier_server.verifiers.math.deadlines import StepTimeout, time_limit
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_unparsable_ground_truth_is_an_error_not_a_wrong_answer() -> None:
 
 
 def test_response_over_the_size_limit_is_incorrect() -> None:
-    from rlvr.verifier_server.math.verifier import MathVerifier
+    from rlvr.verifier_server.verifiers.math.verifier import MathVerifier
 
     config_limit = MathConfig().max_response_chars
     message = pb.VerifyRequest(verifier="math", response="1" * (config_limit + 1), ground_truth="1")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.verifier_server import registry
-from rlvr.verifier_server.errors import UnknownVerifier
+from rlvr.verifier_server.engine import registry
+from rlvr.verifier_server.engine.errors import UnknownVerifier
 
 WELL_FORMED = "<think>reasoning</think><answer>4</answer>"
 

@@ -6,7 +6,7 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.format import TEMPLATES, check_template, last_boxed
+from rlvr.verifier_server.verifiers.format import TEMPLATES, check_template, last_boxed
 
 from .conftest import WELL_FORMED
 

@@ -14,16 +14,16 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.client import AsyncClient, Client
-from rlvr.verifier_server.config import ServerConfig
-from rlvr.verifier_server.groups import (
+from rlvr.verifier_server.engine.groups import (
     line_group,
     request_group,
     streamed_whole_group_chunks,
     whole_group_chunks,
 )
-from rlvr.verifier_server.messages import to_request
-from rlvr.verifier_server.server import VerifierServer
+from rlvr.verifier_server.engine.messages import to_request
+from rlvr.verifier_server.service.client import AsyncClient, Client
+from rlvr.verifier_server.service.config import ServerConfig
+from rlvr.verifier_server.service.server import VerifierServer
 
 from .conftest import WELL_FORMED
 

@@ -6,7 +6,11 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.language import DISTINCTIVE_WORDS, chain_of_thought, measure_language
+from rlvr.verifier_server.verifiers.natural_language import (
+    DISTINCTIVE_WORDS,
+    chain_of_thought,
+    measure_language,
+)
 
 
 def check(response: str, **options) -> pb.VerifyResponse:

@@ -8,7 +8,7 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.length import (
+from rlvr.verifier_server.verifiers.length import (
     cosine_schedule,
     kimi_lambdas,
     kimi_length_reward,

@@ -7,8 +7,13 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlvr.verifier_server.format import TEMPLATES, check_template
-from rlvr.verifier_server.length import cosine_schedule, kimi_lambdas, kimi_length_reward, overlong_penalty
+from rlvr.verifier_server.verifiers.format import TEMPLATES, check_template
+from rlvr.verifier_server.verifiers.length import (
+    cosine_schedule,
+    kimi_lambdas,
+    kimi_length_reward,
+    overlong_penalty,
+)
 
 lengths = st.lists(st.integers(min_value=0, max_value=100_000), min_size=1, max_size=64)
 

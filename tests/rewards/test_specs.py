@@ -8,8 +8,8 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server import registry
-from rlvr.verifier_server.specs import (
+from rlvr.verifier_server.engine import registry
+from rlvr.verifier_server.engine.specs import (
     NAMED_SPECS,
     InvalidRewardSpec,
     Spec,

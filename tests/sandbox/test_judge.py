@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from rlvr.sandbox import Backend, Limits, RunResult
-from rlvr.sandbox.judge import InvalidTests, run_tests
+from rlvr.sandbox.judge.runner import InvalidTests, run_tests
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 from .conftest import FAST

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from rlvr.sandbox import Limits, SandboxUnavailable
-from rlvr.sandbox.docker_backend import DockerBackend
-from rlvr.sandbox.judge import run_tests
+from rlvr.sandbox.docker.backend import DockerBackend
+from rlvr.sandbox.judge.runner import run_tests
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 from .test_judge_tampering import FAILED, SCAVENGER, TESTS, TRICKS

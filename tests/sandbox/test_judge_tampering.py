@@ -14,8 +14,8 @@ import textwrap
 import pytest
 
 from rlvr.sandbox import Limits, SandboxUnavailable
-from rlvr.sandbox.judge import run_tests
-from rlvr.sandbox.process import ProcessBackend
+from rlvr.sandbox.judge.runner import run_tests
+from rlvr.sandbox.process.backend import ProcessBackend
 from rlvr.verifier.v1 import verifier_pb2 as pb
 
 from .conftest import FAST, host_unharmed

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from rlvr.sandbox.asserts import calls_from_script
-from rlvr.sandbox.compare import compare_stdout, describe, normalise_stdout, values_equal
-from rlvr.sandbox.pydriver import MAX_DEPTH, ValueCodecError, decode_value, encode_value
+from rlvr.sandbox.drivers.pydriver import MAX_DEPTH, ValueCodecError, decode_value, encode_value
+from rlvr.sandbox.judge.asserts import calls_from_script
+from rlvr.sandbox.judge.outputs import compare_stdout, describe, normalise_stdout, values_equal
 
 
 @pytest.mark.parametrize(

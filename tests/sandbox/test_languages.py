@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlvr.sandbox import LANGUAGES, Limits, UnknownLanguage, get_language, run
-from rlvr.sandbox.process import ProcessBackend
+from rlvr.sandbox.process.backend import ProcessBackend
 
 pytestmark = pytest.mark.sandbox
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from rlvr.sandbox import InvalidLimits, Limits
-from rlvr.sandbox.process import ProcessBackend
+from rlvr.sandbox.process.backend import ProcessBackend
 
 from .conftest import PYTHON, TEST_UID_BASE, live_pids, sandbox_uid_processes
 
@@ -158,7 +158,7 @@ def test_killing_the_caller_kills_its_sandboxes(backend: ProcessBackend) -> None
         pytest.skip("needs slot uids (root) to find the sandbox's processes")
     script = (
         "from rlvr.sandbox import Limits\n"
-        "from rlvr.sandbox.process import ProcessBackend\n"
+        "from rlvr.sandbox.process.backend import ProcessBackend\n"
         f"ProcessBackend(uid_base={TEST_UID_BASE}, slots=16).run(['/bin/sleep', '60'], limits=Limits(wall_seconds=60))\n"
     )
     uids = set(range(backend.slots.uid_base, backend.slots.uid_base + backend.slots.count))
@@ -179,7 +179,7 @@ def test_an_abandoned_slot_is_reclaimed_before_reuse(backend: ProcessBackend) ->
         pytest.skip("needs slot uids (root)")
     script = (
         "import subprocess, time\n"
-        "from rlvr.sandbox.slots import SlotPool\n"
+        "from rlvr.sandbox.process.slots import SlotPool\n"
         f"with SlotPool({TEST_UID_BASE}, 16).acquire() as uid:\n"
         "    subprocess.Popen(['/bin/sleep', '60'], user=uid, group=uid, extra_groups=[])\n"
         "    print(uid, flush=True)\n"

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from rlvr.sandbox.seccomp import UnsupportedArchitecture, build_filter, supported_machines
+from rlvr.sandbox.process.seccomp import UnsupportedArchitecture, build_filter, supported_machines
 
 from .conftest import CTYPES_PRELUDE
 

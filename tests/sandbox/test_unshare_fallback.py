@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from rlvr.sandbox import SandboxUnavailable
-from rlvr.sandbox.process import ProcessBackend
+from rlvr.sandbox.process.backend import ProcessBackend
 
 from .conftest import TEST_UID_BASE
 from .test_batch import *  # noqa: F403

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.errors import InvalidRequest
-from rlvr.verifier_server.outcome import Outcome
-from rlvr.verifier_server.registry import Options, Verifier, register
+from rlvr.verifier_server.engine.errors import InvalidRequest
+from rlvr.verifier_server.engine.outcome import Outcome
+from rlvr.verifier_server.engine.registry import Options, Verifier, register
 
 
 @register

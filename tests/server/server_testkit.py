@@ -8,8 +8,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from rlvr.verifier_server.config import ServerConfig
-from rlvr.verifier_server.server import VerifierServer
+from rlvr.verifier_server.service.config import ServerConfig
+from rlvr.verifier_server.service.server import VerifierServer
 
 PLUGIN = "rlvr_test_verifiers"
 

@@ -13,7 +13,7 @@ from server_testkit import RunningServer, echo, free_port, sleep
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server import AsyncClient, Client
-from rlvr.verifier_server.client import NO_RETRY, RetryPolicy
+from rlvr.verifier_server.service.client import NO_RETRY, RetryPolicy
 
 
 def _verify_calls(running: RunningServer) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.verifier_server.config import ConfigError, ServerConfig, load_config
-from rlvr.verifier_server.plugins import PluginError, load_plugins, plugins_from_env
+from rlvr.verifier_server.engine.plugins import PluginError, load_plugins, plugins_from_env
+from rlvr.verifier_server.service.config import ConfigError, ServerConfig, load_config
 
 
 def test_defaults_bind_loopback_on_50051():

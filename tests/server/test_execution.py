@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from server_testkit import PLUGIN, echo, free_port, sleep
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.client import NO_RETRY, AsyncClient, Client
+from rlvr.verifier_server.service.client import NO_RETRY, AsyncClient, Client
 
 
 def _wait_for(predicate, what: str, limit: float = 20.0) -> None:

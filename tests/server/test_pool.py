@@ -11,8 +11,8 @@ import pytest
 from server_testkit import PLUGIN
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.core import run_check
-from rlvr.verifier_server.pool import PoolClosed, TaskCancelled, TaskTimeout, WorkerCrashed, WorkerPool
+from rlvr.verifier_server.engine.core import run_check
+from rlvr.verifier_server.engine.pool import PoolClosed, TaskCancelled, TaskTimeout, WorkerCrashed, WorkerPool
 
 
 @pytest.fixture

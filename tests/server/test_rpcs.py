@@ -15,8 +15,8 @@ from server_testkit import echo, sleep
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
-from rlvr.verifier_server.client import NO_RETRY, AsyncClient, Client
-from rlvr.verifier_server.messages import response_to_dict
+from rlvr.verifier_server.engine.messages import response_to_dict
+from rlvr.verifier_server.service.client import NO_RETRY, AsyncClient, Client
 
 
 def _same_answer(a: pb.VerifyResponse, b: pb.VerifyResponse) -> bool:

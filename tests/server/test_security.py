@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from server_testkit import RunningServer, echo, free_port
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.client import NO_RETRY, Client
+from rlvr.verifier_server.service.client import NO_RETRY, Client
 
 TOKEN = "s3cret-token"
 

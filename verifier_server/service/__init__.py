@@ -1,0 +1,1 @@
+"""The reward service around the library: gRPC server, HTTP gateway, config, metrics, logs and the clients."""
