@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frlvr/verifier/v1/verifier.proto\x12\x10rlvr.verifier.v1\x1a\x1cgoogle/protobuf/struct.proto\"*\n\tStdioTest\x12\r\n\x05input\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\"\x99\x01\n\x08\x43\x61llTest\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12(\n\x04\x61rgs\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.ListValue\x12(\n\x08\x65xpected\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\'\n\x06kwargs\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1a\n\nScriptTest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\xaa\x01\n\x08TestCase\x12,\n\x05stdio\x18\x01 \x01(\x0b\x32\x1b.rlvr.verifier.v1.StdioTestH\x00\x12*\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x1a.rlvr.verifier.v1.CallTestH\x00\x12.\n\x06script\x18\x03 \x01(\x0b\x32\x1c.rlvr.verifier.v1.ScriptTestH\x00\x12\x0c\n\x04name\x18\x04 \x01(\tB\x06\n\x04kind\"p\n\nTestResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07verdict\x18\x02 \x01(\x0e\x32\x19.rlvr.verifier.v1.Verdict\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\x04 \x01(\x01\"}\n\nRewardTerm\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08verifier\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\raccuracy_term\x18\x05 \x01(\t\"G\n\nRewardSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x05terms\x18\x02 \x03(\x0b\x32\x1c.rlvr.verifier.v1.RewardTerm\"\xd7\x02\n\rVerifyRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08verifier\x18\x02 \x01(\t\x12\x10\n\x08response\x18\x03 \x01(\t\x12\x14\n\x0cground_truth\x18\x04 \x01(\t\x12)\n\x05tests\x18\x05 \x03(\x0b\x32\x1a.rlvr.verifier.v1.TestCase\x12\x10\n\x08language\x18\x06 \x01(\t\x12(\n\x07options\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x31\n\x0breward_spec\x18\x08 \x01(\x0b\x32\x1c.rlvr.verifier.v1.RewardSpec\x12\x10\n\x08group_id\x18\t \x01(\t\x12\x17\n\x0fresponse_tokens\x18\n \x01(\x03\x12\x0e\n\x06prompt\x18\x0b \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x0c \x01(\x01\x12\x12\n\ngroup_size\x18\r \x01(\x05\"\xd9\x02\n\x0eVerifyResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.rlvr.verifier.v1.Status\x12\x44\n\ncomponents\x18\x04 \x03(\x0b\x32\x30.rlvr.verifier.v1.VerifyResponse.ComponentsEntry\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\x06 \x01(\x01\x12\x10\n\x08verifier\x18\x07 \x01(\t\x12\x18\n\x10verifier_version\x18\x08 \x01(\t\x12\x32\n\x0ctest_results\x18\t \x03(\x0b\x32\x1c.rlvr.verifier.v1.TestResult\x1a\x31\n\x0f\x43omponentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"G\n\x12VerifyBatchRequest\x12\x31\n\x08requests\x18\x01 \x03(\x0b\x32\x1f.rlvr.verifier.v1.VerifyRequest\"J\n\x13VerifyBatchResponse\x12\x33\n\tresponses\x18\x01 \x03(\x0b\x32 .rlvr.verifier.v1.VerifyResponse\"\x16\n\x14ListVerifiersRequest\"B\n\x0cVerifierInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"J\n\x15ListVerifiersResponse\x12\x31\n\tverifiers\x18\x01 \x03(\x0b\x32\x1e.rlvr.verifier.v1.VerifierInfo*v\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43ORRECT\x10\x01\x12\r\n\tINCORRECT\x10\x02\x12\x0b\n\x07PARTIAL\x10\x03\x12\x0b\n\x07TIMEOUT\x10\x04\x12\t\n\x05\x45RROR\x10\x05\x12\x13\n\x0fINVALID_REQUEST\x10\x06*\xb6\x01\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\x10\n\x0cWRONG_ANSWER\x10\x02\x12\x0e\n\nTIME_LIMIT\x10\x03\x12\x10\n\x0cMEMORY_LIMIT\x10\x04\x12\x10\n\x0cOUTPUT_LIMIT\x10\x05\x12\x11\n\rRUNTIME_ERROR\x10\x06\x12\x11\n\rCOMPILE_ERROR\x10\x07\x12\x11\n\rSANDBOX_ERROR\x10\x08\x12\x0b\n\x07SKIPPED\x10\t2\xec\x02\n\x08Verifier\x12K\n\x06Verify\x12\x1f.rlvr.verifier.v1.VerifyRequest\x1a .rlvr.verifier.v1.VerifyResponse\x12Z\n\x0bVerifyBatch\x12$.rlvr.verifier.v1.VerifyBatchRequest\x1a%.rlvr.verifier.v1.VerifyBatchResponse\x12U\n\x0cVerifyStream\x12\x1f.rlvr.verifier.v1.VerifyRequest\x1a .rlvr.verifier.v1.VerifyResponse(\x01\x30\x01\x12`\n\rListVerifiers\x12&.rlvr.verifier.v1.ListVerifiersRequest\x1a\'.rlvr.verifier.v1.ListVerifiersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frlvr/verifier/v1/verifier.proto\x12\x10rlvr.verifier.v1\x1a\x1cgoogle/protobuf/struct.proto\"*\n\tStdioTest\x12\r\n\x05input\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\"\x99\x01\n\x08\x43\x61llTest\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12(\n\x04\x61rgs\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.ListValue\x12(\n\x08\x65xpected\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\'\n\x06kwargs\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1a\n\nScriptTest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\xaa\x01\n\x08TestCase\x12,\n\x05stdio\x18\x01 \x01(\x0b\x32\x1b.rlvr.verifier.v1.StdioTestH\x00\x12*\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x1a.rlvr.verifier.v1.CallTestH\x00\x12.\n\x06script\x18\x03 \x01(\x0b\x32\x1c.rlvr.verifier.v1.ScriptTestH\x00\x12\x0c\n\x04name\x18\x04 \x01(\tB\x06\n\x04kind\"p\n\nTestResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07verdict\x18\x02 \x01(\x0e\x32\x19.rlvr.verifier.v1.Verdict\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\x04 \x01(\x01\"\x8b\x01\n\nRewardTerm\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08verifier\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\raccuracy_term\x18\x05 \x01(\t\x12\x0c\n\x04gate\x18\x06 \x01(\t\"G\n\nRewardSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x05terms\x18\x02 \x03(\x0b\x32\x1c.rlvr.verifier.v1.RewardTerm\"\xd7\x02\n\rVerifyRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08verifier\x18\x02 \x01(\t\x12\x10\n\x08response\x18\x03 \x01(\t\x12\x14\n\x0cground_truth\x18\x04 \x01(\t\x12)\n\x05tests\x18\x05 \x03(\x0b\x32\x1a.rlvr.verifier.v1.TestCase\x12\x10\n\x08language\x18\x06 \x01(\t\x12(\n\x07options\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x31\n\x0breward_spec\x18\x08 \x01(\x0b\x32\x1c.rlvr.verifier.v1.RewardSpec\x12\x10\n\x08group_id\x18\t \x01(\t\x12\x17\n\x0fresponse_tokens\x18\n \x01(\x03\x12\x0e\n\x06prompt\x18\x0b \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x0c \x01(\x01\x12\x12\n\ngroup_size\x18\r \x01(\x05\"\xd9\x02\n\x0eVerifyResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.rlvr.verifier.v1.Status\x12\x44\n\ncomponents\x18\x04 \x03(\x0b\x32\x30.rlvr.verifier.v1.VerifyResponse.ComponentsEntry\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\x06 \x01(\x01\x12\x10\n\x08verifier\x18\x07 \x01(\t\x12\x18\n\x10verifier_version\x18\x08 \x01(\t\x12\x32\n\x0ctest_results\x18\t \x03(\x0b\x32\x1c.rlvr.verifier.v1.TestResult\x1a\x31\n\x0f\x43omponentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"G\n\x12VerifyBatchRequest\x12\x31\n\x08requests\x18\x01 \x03(\x0b\x32\x1f.rlvr.verifier.v1.VerifyRequest\"J\n\x13VerifyBatchResponse\x12\x33\n\tresponses\x18\x01 \x03(\x0b\x32 .rlvr.verifier.v1.VerifyResponse\"\x16\n\x14ListVerifiersRequest\"B\n\x0cVerifierInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"J\n\x15ListVerifiersResponse\x12\x31\n\tverifiers\x18\x01 \x03(\x0b\x32\x1e.rlvr.verifier.v1.VerifierInfo*v\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43ORRECT\x10\x01\x12\r\n\tINCORRECT\x10\x02\x12\x0b\n\x07PARTIAL\x10\x03\x12\x0b\n\x07TIMEOUT\x10\x04\x12\t\n\x05\x45RROR\x10\x05\x12\x13\n\x0fINVALID_REQUEST\x10\x06*\xb6\x01\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\x10\n\x0cWRONG_ANSWER\x10\x02\x12\x0e\n\nTIME_LIMIT\x10\x03\x12\x10\n\x0cMEMORY_LIMIT\x10\x04\x12\x10\n\x0cOUTPUT_LIMIT\x10\x05\x12\x11\n\rRUNTIME_ERROR\x10\x06\x12\x11\n\rCOMPILE_ERROR\x10\x07\x12\x11\n\rSANDBOX_ERROR\x10\x08\x12\x0b\n\x07SKIPPED\x10\t2\xec\x02\n\x08Verifier\x12K\n\x06Verify\x12\x1f.rlvr.verifier.v1.VerifyRequest\x1a .rlvr.verifier.v1.VerifyResponse\x12Z\n\x0bVerifyBatch\x12$.rlvr.verifier.v1.VerifyBatchRequest\x1a%.rlvr.verifier.v1.VerifyBatchResponse\x12U\n\x0cVerifyStream\x12\x1f.rlvr.verifier.v1.VerifyRequest\x1a .rlvr.verifier.v1.VerifyResponse(\x01\x30\x01\x12`\n\rListVerifiers\x12&.rlvr.verifier.v1.ListVerifiersRequest\x1a\'.rlvr.verifier.v1.ListVerifiersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VERIFYRESPONSE_COMPONENTSENTRY']._loaded_options = None
   _globals['_VERIFYRESPONSE_COMPONENTSENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=1809
-  _globals['_STATUS']._serialized_end=1927
-  _globals['_VERDICT']._serialized_start=1930
-  _globals['_VERDICT']._serialized_end=2112
+  _globals['_STATUS']._serialized_start=1824
+  _globals['_STATUS']._serialized_end=1942
+  _globals['_VERDICT']._serialized_start=1945
+  _globals['_VERDICT']._serialized_end=2127
   _globals['_STDIOTEST']._serialized_start=83
   _globals['_STDIOTEST']._serialized_end=125
   _globals['_CALLTEST']._serialized_start=128
@@ -48,26 +48,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TESTCASE']._serialized_end=482
   _globals['_TESTRESULT']._serialized_start=484
   _globals['_TESTRESULT']._serialized_end=596
-  _globals['_REWARDTERM']._serialized_start=598
-  _globals['_REWARDTERM']._serialized_end=723
-  _globals['_REWARDSPEC']._serialized_start=725
-  _globals['_REWARDSPEC']._serialized_end=796
-  _globals['_VERIFYREQUEST']._serialized_start=799
-  _globals['_VERIFYREQUEST']._serialized_end=1142
-  _globals['_VERIFYRESPONSE']._serialized_start=1145
-  _globals['_VERIFYRESPONSE']._serialized_end=1490
-  _globals['_VERIFYRESPONSE_COMPONENTSENTRY']._serialized_start=1441
-  _globals['_VERIFYRESPONSE_COMPONENTSENTRY']._serialized_end=1490
-  _globals['_VERIFYBATCHREQUEST']._serialized_start=1492
-  _globals['_VERIFYBATCHREQUEST']._serialized_end=1563
-  _globals['_VERIFYBATCHRESPONSE']._serialized_start=1565
-  _globals['_VERIFYBATCHRESPONSE']._serialized_end=1639
-  _globals['_LISTVERIFIERSREQUEST']._serialized_start=1641
-  _globals['_LISTVERIFIERSREQUEST']._serialized_end=1663
-  _globals['_VERIFIERINFO']._serialized_start=1665
-  _globals['_VERIFIERINFO']._serialized_end=1731
-  _globals['_LISTVERIFIERSRESPONSE']._serialized_start=1733
-  _globals['_LISTVERIFIERSRESPONSE']._serialized_end=1807
-  _globals['_VERIFIER']._serialized_start=2115
-  _globals['_VERIFIER']._serialized_end=2479
+  _globals['_REWARDTERM']._serialized_start=599
+  _globals['_REWARDTERM']._serialized_end=738
+  _globals['_REWARDSPEC']._serialized_start=740
+  _globals['_REWARDSPEC']._serialized_end=811
+  _globals['_VERIFYREQUEST']._serialized_start=814
+  _globals['_VERIFYREQUEST']._serialized_end=1157
+  _globals['_VERIFYRESPONSE']._serialized_start=1160
+  _globals['_VERIFYRESPONSE']._serialized_end=1505
+  _globals['_VERIFYRESPONSE_COMPONENTSENTRY']._serialized_start=1456
+  _globals['_VERIFYRESPONSE_COMPONENTSENTRY']._serialized_end=1505
+  _globals['_VERIFYBATCHREQUEST']._serialized_start=1507
+  _globals['_VERIFYBATCHREQUEST']._serialized_end=1578
+  _globals['_VERIFYBATCHRESPONSE']._serialized_start=1580
+  _globals['_VERIFYBATCHRESPONSE']._serialized_end=1654
+  _globals['_LISTVERIFIERSREQUEST']._serialized_start=1656
+  _globals['_LISTVERIFIERSREQUEST']._serialized_end=1678
+  _globals['_VERIFIERINFO']._serialized_start=1680
+  _globals['_VERIFIERINFO']._serialized_end=1746
+  _globals['_LISTVERIFIERSRESPONSE']._serialized_start=1748
+  _globals['_LISTVERIFIERSRESPONSE']._serialized_end=1822
+  _globals['_VERIFIER']._serialized_start=2130
+  _globals['_VERIFIER']._serialized_end=2494
 # @@protoc_insertion_point(module_scope)

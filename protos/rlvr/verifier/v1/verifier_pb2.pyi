@@ -99,18 +99,20 @@ class TestResult(_message.Message):
     def __init__(self, name: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., message: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ...) -> None: ...
 
 class RewardTerm(_message.Message):
-    __slots__ = ("name", "verifier", "weight", "options", "accuracy_term")
+    __slots__ = ("name", "verifier", "weight", "options", "accuracy_term", "gate")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_TERM_FIELD_NUMBER: _ClassVar[int]
+    GATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     verifier: str
     weight: float
     options: _struct_pb2.Struct
     accuracy_term: str
-    def __init__(self, name: _Optional[str] = ..., verifier: _Optional[str] = ..., weight: _Optional[float] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., accuracy_term: _Optional[str] = ...) -> None: ...
+    gate: str
+    def __init__(self, name: _Optional[str] = ..., verifier: _Optional[str] = ..., weight: _Optional[float] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., accuracy_term: _Optional[str] = ..., gate: _Optional[str] = ...) -> None: ...
 
 class RewardSpec(_message.Message):
     __slots__ = ("name", "terms")
