@@ -114,7 +114,7 @@ def test_registered_spec_loads_by_name():
         ({"name": "x", "term": []}, "unknown key(s) 'term'"),
         (
             {"name": "x", "terms": [{"verifier": "format", "weigth": 1}]},
-            "'weigth'; allowed: accuracy_term, name",
+            "'weigth'; allowed: accuracy_term, gate, name",
         ),
         ({"name": "x", "terms": []}, "non-empty list 'terms'"),
         ({"name": "x", "terms": ["format"]}, "must be a mapping"),

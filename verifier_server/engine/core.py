@@ -17,7 +17,7 @@ from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.engine import registry
 from rlvr.verifier_server.engine.errors import InvalidRequest
 from rlvr.verifier_server.engine.messages import RequestLike, options_dict, to_request
-from rlvr.verifier_server.engine.outcome import CORRECT, UNKNOWN_STATUSES, Outcome
+from rlvr.verifier_server.engine.outcome import CORRECT, INCORRECT, UNKNOWN_STATUSES, Outcome
 from rlvr.verifier_server.engine.pool import (
     TaskCancelled,
     TaskTimeout,
@@ -25,7 +25,7 @@ from rlvr.verifier_server.engine.pool import (
     WorkerPool,
     default_pool,
 )
-from rlvr.verifier_server.engine.specs import accuracy_terms
+from rlvr.verifier_server.engine.specs import accuracy_terms, gate_terms
 
 _ID_IN_BROKEN_JSON = re.compile(r'"id"\s*:\s*"?([\w.:-]{1,128})')
 # A deadline slightly longer than the verifier's own, so a verifier that reports its own timeout wins.
@@ -40,6 +40,8 @@ class _Term:
     options: dict[str, Any]
     #: index of the term whose verdict is this group term's correctness (None: not known)
     accuracy: int | None = None
+    #: index of the term that must be CORRECT for this one to run (None: always runs)
+    gate: int | None = None
 
 
 @dataclass
@@ -81,8 +83,11 @@ def verify_batch(
             responses.append(None)
         except InvalidRequest as exc:
             responses.append(invalid_response(raw, str(exc)))
-    _run_terms([item for _, item in items], pool, cancel, progress)
-    _run_group_terms([item for _, item in items])
+    planned = [item for _, item in items]
+    _run_terms(planned, pool, cancel, progress)  # gated terms wait for their gate
+    if _close_gates(planned):
+        _run_terms(planned, pool, cancel, progress)  # the gated terms whose gate passed
+    _run_group_terms(planned)
     for index, item in items:
         responses[index] = _compose(item)
     return responses  # type: ignore[return-value]
@@ -136,8 +141,9 @@ def _plan(request: pb.VerifyRequest) -> _Item:
             name = term.name or verifier.name
             terms.append(_Term(name, verifier, term.weight, {**base_options, **options_dict(term.options)}))
         sources = accuracy_terms(spec.terms, [t.verifier for t in terms], spec.name or request.verifier)
-        for term_, source in zip(terms, sources):
-            term_.accuracy = source
+        gates = gate_terms(spec.terms, [t.verifier for t in terms], spec.name or request.verifier)
+        for term_, source, gate in zip(terms, sources, gates):
+            term_.accuracy, term_.gate = source, gate
     return _Item(request, terms, [None] * len(terms))
 
 
@@ -162,24 +168,43 @@ def _run_terms(
     slots: dict[tuple, list[tuple[_Item, int]]] = {}
     for item in items:
         for position, term in enumerate(item.terms):
-            if isinstance(term.verifier, registry.GroupVerifier):
+            if isinstance(term.verifier, registry.GroupVerifier) or item.outcomes[position] is not None:
+                continue
+            if term.gate is not None and item.outcomes[term.gate] is None:
                 continue
             key = _dedupe_key(term, item.request)
             unique.setdefault(key, (term, item.request))
             slots.setdefault(key, []).append((item, position))
 
-    def run_one(key: tuple) -> None:
-        term, request = unique[key]
-        started = time.perf_counter()
-        outcome = _check(term, request, pool, cancel)
-        elapsed = time.perf_counter() - started
+    def store(key: tuple, outcome: Outcome, elapsed: float) -> None:
         for item, position in slots[key]:
             item.outcomes[position] = outcome
             item.elapsed += elapsed
 
-    inline = [key for key, (term, _) in unique.items() if not term.verifier.isolated]
+    def run_one(key: tuple) -> None:
+        term, request = unique[key]
+        started = time.perf_counter()
+        outcome = _check(term, request, pool, cancel)
+        store(key, outcome, time.perf_counter() - started)
+
+    batched: dict[str, list[tuple]] = {}
+    for key, (term, _) in unique.items():
+        if isinstance(term.verifier, registry.BatchVerifier):
+            batched.setdefault(term.verifier.name, []).append(key)
+    inline = [
+        key
+        for key, (term, _) in unique.items()
+        if not term.verifier.isolated and not isinstance(term.verifier, registry.BatchVerifier)
+    ]
     isolated = [key for key, (term, _) in unique.items() if term.verifier.isolated]
     bar = tqdm(total=len(unique), desc="verifying", unit="check", disable=not progress)
+    for keys in batched.values():
+        started = time.perf_counter()
+        outcomes = _check_batch([unique[key] for key in keys])
+        share = (time.perf_counter() - started) / len(keys)
+        for key, outcome in zip(keys, outcomes):
+            store(key, outcome, share)
+        bar.update(len(keys))
     for key in inline:
         run_one(key)
         bar.update()
@@ -193,6 +218,44 @@ def _run_terms(
                 for _ in executor.map(run_one, isolated):
                     bar.update()
     bar.close()
+
+
+def _close_gates(items: Sequence[_Item]) -> bool:
+    """Answer every gated term whose gate is not CORRECT as skipped; whether any gated term is left to run."""
+    left = False
+    for item in items:
+        for position, term in enumerate(item.terms):
+            if term.gate is None or item.outcomes[position] is not None:
+                continue
+            gate = item.outcomes[term.gate]
+            assert gate is not None, "gates are run before the terms they gate"
+            if gate.status == CORRECT:
+                left = True
+                continue
+            item.outcomes[position] = Outcome(
+                0.0,
+                INCORRECT,
+                f"not run: gate {item.terms[term.gate].name!r} is {pb.Status.Name(gate.status)}",
+                {"skipped": 1.0},
+            )
+    return left
+
+
+def _check_batch(checks: Sequence[tuple[_Term, pb.VerifyRequest]]) -> list[Outcome]:
+    """One `check_batch` call for the distinct checks of one batch verifier; a failure answers them all."""
+    verifier = checks[0][0].verifier
+    assert isinstance(verifier, registry.BatchVerifier)
+    try:
+        outcomes = verifier.check_batch([request for _, request in checks], [term.options for term, _ in checks])
+        if len(outcomes) != len(checks):
+            raise RuntimeError(f"check_batch returned {len(outcomes)} outcomes for {len(checks)} requests")
+        return outcomes
+    except InvalidRequest as exc:
+        return [Outcome.invalid(str(exc)) for _ in checks]
+    except MemoryError:
+        return [Outcome.error(f"{verifier.name}: out of memory") for _ in checks]
+    except Exception as exc:  # noqa: BLE001 - a verifier bug must become an ERROR answer, not a crash
+        return [Outcome.error(f"{verifier.name}: {type(exc).__name__}: {exc}") for _ in checks]
 
 
 def _check(

@@ -19,7 +19,7 @@ from rlvr.verifier_server.engine.errors import InvalidRequest, UnknownVerifier
 from rlvr.verifier_server.engine.messages import options_dict
 
 _SPEC_KEYS = frozenset({"name", "terms"})
-_TERM_KEYS = frozenset({"name", "verifier", "weight", "options", "accuracy_term"})
+_TERM_KEYS = frozenset({"name", "verifier", "weight", "options", "accuracy_term", "gate"})
 _MISSING: Any = object()
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text", list: "a list"}
 
@@ -42,6 +42,8 @@ class Term:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: for a group term (kimi_length, cosine_length): the name of the term that judges correctness
     accuracy_term: str = ""
+    #: run this term only when the term of this name is CORRECT (else: not run, reward 0)
+    gate: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,11 @@ def load_spec(obj: SpecLike, *, check_verifiers: bool = True) -> pb.RewardSpec:
     """Build a validated `pb.RewardSpec` from any of its forms.
 
     `obj` is a `pb.RewardSpec`, a `Spec`, a dict `{"name": ..., "terms": [{"verifier", "weight",
-    "name", "options", "accuracy_term"}]}`, a path to a .json/.yaml/.yml file, JSON or YAML text, or
+    "name", "options", "accuracy_term", "gate"}]}`, a path to a .json/.yaml/.yml file, JSON or YAML text, or
     the name of a registered spec. Term names default to the verifier name and must be unique (they
     key the response's components). With `check_verifiers`, every term's verifier must be registered
     and every term that shapes by correctness must have exactly one accuracy term to take it from
-    (`accuracy_terms`). Raises InvalidRewardSpec (an InvalidRequest) saying what is wrong and where.
+    (`accuracy_terms`), and every `gate` must name a per-completion, ungated term (`gate_terms`). Raises InvalidRewardSpec (an InvalidRequest) saying what is wrong and where.
     """
     if isinstance(obj, pb.RewardSpec):
         obj = spec_to_dict(obj)
@@ -93,6 +95,7 @@ def spec_to_dict(spec: pb.RewardSpec) -> dict[str, Any]:
         "terms": [
             {"name": t.name, "verifier": t.verifier, "weight": t.weight, "options": options_dict(t.options)}
             | ({"accuracy_term": t.accuracy_term} if t.accuracy_term else {})
+            | ({"gate": t.gate} if t.gate else {})
             for t in spec.terms
         ],
     }
@@ -166,7 +169,9 @@ def _from_dict(data: Mapping[str, Any], check_verifiers: bool) -> pb.RewardSpec:
         seen.add(term.name)
         spec.terms.append(term)
     if check_verifiers:
-        accuracy_terms(spec.terms, [registry.get_verifier(t.verifier) for t in spec.terms], name)
+        verifiers = [registry.get_verifier(t.verifier) for t in spec.terms]
+        accuracy_terms(spec.terms, verifiers, name)
+        gate_terms(spec.terms, verifiers, name)
     return spec
 
 
@@ -224,6 +229,48 @@ def accuracy_terms(
     return sources
 
 
+def gate_terms(
+    terms: Sequence[pb.RewardTerm], verifiers: Sequence[registry.Verifier], spec_name: str = ""
+) -> list[int | None]:
+    """For each term, the index of the term it is gated on (`gate`), or None when it always runs.
+
+    A gated term runs only when its gate term's verdict is CORRECT, so an expensive term (an LLM
+    judge) costs nothing on wrong answers. Raises InvalidRewardSpec when a gate names a missing term
+    or the term itself, a gate or gated term is a group term (those score whole groups), or the gate
+    term is itself gated (one level keeps the order of evaluation obvious).
+    """
+    names = [t.name or v.name for t, v in zip(terms, verifiers)]
+    gates: list[int | None] = []
+    for index, (term, verifier) in enumerate(zip(terms, verifiers)):
+        if not term.gate:
+            gates.append(None)
+            continue
+        where = f"term {names[index]!r} of reward spec {spec_name!r}"
+        if term.gate not in names or term.gate == names[index]:
+            others = ", ".join(n for n in names if n != names[index])
+            raise InvalidRewardSpec(
+                f"{where}: gate {term.gate!r} must name another term of this spec (terms: {others})",
+                term.gate,
+            )
+        source = names.index(term.gate)
+        if isinstance(verifier, registry.GroupVerifier) or isinstance(
+            verifiers[source], registry.GroupVerifier
+        ):
+            raise InvalidRewardSpec(
+                f"{where}: gates are for per-completion terms; a group term ({verifier.name!r} or "
+                f"{verifiers[source].name!r}) scores a whole group and cannot gate or be gated",
+                term.gate,
+            )
+        if terms[source].gate:
+            raise InvalidRewardSpec(
+                f"{where}: gate {term.gate!r} is itself gated on {terms[source].gate!r}; gate on "
+                f"{terms[source].gate!r} directly",
+                term.gate,
+            )
+        gates.append(source)
+    return gates
+
+
 def _term_from_dict(raw: Any, where: str, check_verifiers: bool) -> pb.RewardTerm:
     if not isinstance(raw, Mapping):
         raise InvalidRewardSpec(f"{where} must be a mapping with a 'verifier', got {raw!r}", raw)
@@ -255,7 +302,12 @@ def _term_from_dict(raw: Any, where: str, check_verifiers: bool) -> pb.RewardTer
         raise InvalidRewardSpec(
             f"{where}: accuracy_term must be the name of another term, got {accuracy_term!r}", accuracy_term
         )
-    term = pb.RewardTerm(name=name, verifier=verifier, weight=float(weight), accuracy_term=accuracy_term)
+    gate = raw.get("gate") or ""
+    if not isinstance(gate, str):
+        raise InvalidRewardSpec(f"{where}: gate must be the name of another term, got {gate!r}", gate)
+    term = pb.RewardTerm(
+        name=name, verifier=verifier, weight=float(weight), accuracy_term=accuracy_term, gate=gate
+    )
     try:
         json_format.ParseDict(dict(options), term.options)
     except (json_format.ParseError, TypeError, ValueError) as exc:
