@@ -113,7 +113,7 @@ def train(config: Path | None = None, overrides: list[str] | None = None, **opti
         )
         sys.exit(130)
     except Exception as exc:
-        from rlvr import RlvrError
+        from rlvr.errors import RlvrError
 
         if not isinstance(exc, RlvrError):
             raise

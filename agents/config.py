@@ -8,8 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rlvr import RlvrError
 from rlvr.agents.presets import ALGOS, preset_values
+from rlvr.errors import RlvrError
 
 Advantage = Literal["ema", "rloo", "grpo", "dr_grpo", "reinforce_pp", "reinforce_pp_baseline", "gae"]
 Aggregation = Literal[

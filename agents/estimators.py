@@ -10,7 +10,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 #: Decides a batch of (answer, representative) pairs: equal under the verifier or not.
 SameAnswer = Callable[[Sequence[tuple[str, str]]], list[bool]]

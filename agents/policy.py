@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlvr import RlvrError
 from rlvr.agents.batch import TensorBatch
+from rlvr.errors import RlvrError
 
 
 class ModelLoadError(RlvrError, ValueError):

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 from google.protobuf import json_format
 
 from rlvr.agents.rollout.base import SamplingParams
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.engine.errors import RlvrError
 
 #: The record fields a resumed run must agree on with the file it appends to.
 RUN_FIELDS = ("source", "env_kwargs", "model", "backend", "sampling")

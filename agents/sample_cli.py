@@ -174,7 +174,7 @@ def sample(
         sampling_settings,
     )
     from rlvr.envs.client import make_verifier
-    from rlvr.verifier_server.engine.errors import RlvrError
+    from rlvr.errors import RlvrError
 
     if (env is None) == (prompts is None):
         raise typer.BadParameter("pass exactly one of --env ID or --prompts FILE")

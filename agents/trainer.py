@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from rlvr import RlvrError
 from rlvr.agents import advantages as adv
 from rlvr.agents import diagnostics
 from rlvr.agents.batch import TensorBatch, Trajectory, collate
@@ -27,6 +26,7 @@ from rlvr.agents.metrics import MetricsLog, plot_curves, read_metrics
 from rlvr.agents.policy import ForwardOutput, Policy, load_model, load_tokenizer, make_reference
 from rlvr.agents.rollout.base import RolloutBackend, SamplingParams
 from rlvr.agents.sft import sft_warm_start
+from rlvr.errors import RlvrError
 
 #: Held-out evaluation tasks use env seeds from here (training seeds stay far below).
 EVAL_SEED_BASE = 1_000_000_000

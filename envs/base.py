@@ -14,8 +14,8 @@ from rlvr.envs.samplers import Sampler, SamplerLike, make_sampler
 from rlvr.envs.sources import TaskKey, TaskSource
 from rlvr.envs.spaces import AnyText, chat_space
 from rlvr.envs.task import Task
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.engine.errors import RlvrError
 from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
 Observation = str | tuple[dict[str, str], ...]

@@ -16,8 +16,8 @@ from rlvr.envs.generators import (
 )
 from rlvr.envs.procedural import Difficulty, difficulty_levels
 from rlvr.envs.sources import GeneratorSource
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.engine.errors import RlvrError
 from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
 CALL = re.compile(r"<calculator>(.*?)</calculator>", re.DOTALL)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.engine.errors import RlvrError
 
 GRPC_SCHEME = "grpc://"
 

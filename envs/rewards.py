@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.engine.errors import InvalidRequest, RlvrError
+from rlvr.verifier_server.engine.errors import InvalidRequest
 
 RewardSpecLike: TypeAlias = "pb.RewardSpec | Mapping[str, Any] | str | Any"  # also specs.Spec and spec files
 

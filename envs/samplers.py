@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rlvr.envs.sources import TaskKey, TaskSource
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 
 class SamplerError(RlvrError, ValueError):

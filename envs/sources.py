@@ -10,7 +10,7 @@ import numpy as np
 
 from rlvr.envs.generators.base import Generator
 from rlvr.envs.task import Task
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 
 class EmptySource(RlvrError, ValueError):

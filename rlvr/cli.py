@@ -291,12 +291,13 @@ def serve(
 ) -> None:
     """Serve the gRPC verifier service (plus optional HTTP/JSON gateway and metrics) until SIGTERM."""
     options = dict(locals())  # first statement: exactly the options above
+    import rlvr.integrations.openrlhf  # noqa: F401  (installs the gateway's /get_reward protocol)
     from rlvr.verifier_server.service.config import ConfigError, load_config
     from rlvr.verifier_server.service.server import serve as run_server
 
     flags = {name: value for name, value in options.items() if name not in ("config", "plugin")}
     flags["plugins"] = plugin or None
-    from rlvr.verifier_server.engine.errors import PortUnavailable
+    from rlvr.verifier_server.service.errors import PortUnavailable
 
     try:
         settings = load_config(flags, config_file=config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from rlvr.errors import RlvrError
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
 from rlvr.sandbox.judge.runner import InvalidTests, TestVerdict, run_tests
 from rlvr.sandbox.languages import LANGUAGES, Language, UnknownLanguage, get_language
@@ -34,7 +35,7 @@ _backends: dict[str, Backend] = {}
 _lock = threading.Lock()
 
 
-class UnknownBackend(ValueError):
+class UnknownBackend(RlvrError, ValueError):
     """A backend name that is neither "process" nor "docker"."""
 
 

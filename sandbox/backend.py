@@ -5,10 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
+from rlvr.errors import RlvrError
 from rlvr.sandbox.limits import Limits, RunResult
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(RlvrError, RuntimeError):
     """The backend cannot isolate anything on this machine (missing bubblewrap, no Docker engine...)."""
 
 

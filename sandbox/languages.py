@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlvr.errors import RlvrError
 
-class UnknownLanguage(ValueError):
+
+class UnknownLanguage(RlvrError, ValueError):
     """A language name with no entry in LANGUAGES (nor among its aliases)."""
 
     def __init__(self, name: str) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlvr.errors import RlvrError
 
-class InvalidLimits(ValueError):
+
+class InvalidLimits(RlvrError, ValueError):
     """A limit that is not a positive number (a zero or negative limit would make every run fail)."""
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rlvr.agents.rollout.base import SamplingParams
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 Api = Literal["chat", "completions"]
 Prompt = str | Sequence[dict[str, str]]

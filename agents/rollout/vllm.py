@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.agents.rollout.base import Generation, SamplingParams, cut_at_eos
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 #: What `pip` needs for this backend (the `vllm` extra pins the version whose API this targets).
 INSTALL_HINT = 'pip install "rlvr[vllm]"'

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rlvr.envs.task import Task, content_id
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 
 class DifficultyError(RlvrError, ValueError):

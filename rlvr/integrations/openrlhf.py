@@ -38,6 +38,7 @@ from rlvr.integrations.scoring import (
 )
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.engine.errors import InvalidRequest
+from rlvr.verifier_server.service import reward_protocols
 
 #: End-of-turn and padding markers that a decode with special tokens leaves after the response.
 END_MARKERS = (
@@ -259,6 +260,9 @@ def gateway_protocol(query: Mapping[str, str]) -> RemoteReward:
             f"unscorable_reward={query.get('unscorable_reward')!r} is not a number"
         ) from None
     return RemoteReward(RewardScorer(spec=spec), unscorable_reward=unscorable)
+
+
+reward_protocols.install(gateway_protocol)
 
 
 def agent_classes(

@@ -12,9 +12,10 @@ from typing import Any
 from rlvr.envs.client import GRPC_SCHEME, RemoteVerifier, VerifierClient, make_verifier
 from rlvr.envs.rewards import resolve_spec
 from rlvr.envs.task import TestLike, to_test
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.engine import registry
-from rlvr.verifier_server.engine.errors import InvalidRequest, RlvrError
+from rlvr.verifier_server.engine.errors import InvalidRequest
 from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
 logger = logging.getLogger("rlvr.integrations")

@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 
 from google.protobuf import json_format, struct_pb2
 
+from rlvr.errors import RlvrError
 from rlvr.sandbox import drivers
 from rlvr.sandbox.backend import Backend
 from rlvr.sandbox.drivers.pydriver import ValueCodecError, decode_value, encode_value
@@ -29,7 +30,7 @@ _SYNTAX_LOCATION = re.compile(r'\s*File "(?:.*/)?([^/"]+)", line (\d+)$')
 TestLike: TypeAlias = "pb.TestCase | Mapping[str, Any]"
 
 
-class InvalidTests(ValueError):
+class InvalidTests(RlvrError, ValueError):
     """A test that cannot be run as given (malformed, or a call/script test for a non-Python program)."""
 
 

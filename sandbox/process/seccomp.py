@@ -6,6 +6,8 @@ import errno
 import platform
 import struct
 
+from rlvr.errors import RlvrError
+
 # Classic BPF opcodes and seccomp return values (linux/filter.h, linux/seccomp.h).
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
@@ -113,7 +115,7 @@ _ARCHES: dict[str, tuple[int, dict[str, int]]] = {
 }  # fmt: skip
 
 
-class UnsupportedArchitecture(RuntimeError):
+class UnsupportedArchitecture(RlvrError, RuntimeError):
     """No syscall table for this CPU architecture, so no filter can be built."""
 
 

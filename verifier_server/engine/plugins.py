@@ -6,7 +6,7 @@ import importlib
 import os
 from collections.abc import Iterable, Mapping
 
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 PLUGINS_ENV = "RLVR_PLUGINS"
 

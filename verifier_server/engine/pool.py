@@ -17,25 +17,27 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from rlvr.errors import RlvrError
+
 # How often a thread waiting on a task or on a free worker looks at its `cancel` event.
 _CANCEL_POLL_SECONDS = 0.05
 _PRELOAD = ["rlvr.verifier_server.engine.worker_preload", "rlvr.verifier_server.engine.core"]
 _DEMOTED_NICE = 19
 
 
-class TaskTimeout(Exception):
+class TaskTimeout(RlvrError):
     """The task ran past its deadline; its worker was killed and replaced."""
 
 
-class TaskCancelled(Exception):
+class TaskCancelled(RlvrError):
     """The caller cancelled the task; its worker (if it had one) was killed and replaced."""
 
 
-class WorkerCrashed(Exception):
+class WorkerCrashed(RlvrError):
     """The worker died while running the task (segfault, OOM kill, kill -9)."""
 
 
-class PoolClosed(RuntimeError):
+class PoolClosed(RlvrError, RuntimeError):
     """The pool was closed (server shutting down); no new task is accepted."""
 
 

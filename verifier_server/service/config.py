@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlvr.verifier_server.engine.errors import RlvrError
+from rlvr.errors import RlvrError
 
 ENV_PREFIX = "RLVR_"
 CONFIG_ENV = "RLVR_CONFIG"

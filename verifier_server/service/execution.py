@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.engine import core, registry
 from rlvr.verifier_server.engine.errors import InvalidRequest
@@ -19,7 +20,7 @@ from rlvr.verifier_server.service.metrics import ServerMetrics
 log = logging.getLogger("rlvr.server")
 
 
-class Overloaded(Exception):
+class Overloaded(RlvrError):
     """More items than the server admits at once (`max_queue`); the caller should back off and retry."""
 
 

@@ -14,6 +14,7 @@ from rlvr.verifier_server.engine import registry
 from rlvr.verifier_server.engine.core import invalid_response
 from rlvr.verifier_server.engine.errors import InvalidRequest
 from rlvr.verifier_server.engine.messages import response_to_dict, to_request
+from rlvr.verifier_server.service import reward_protocols
 from rlvr.verifier_server.service.config import ServerConfig
 from rlvr.verifier_server.service.execution import Dispatcher, Overloaded
 
@@ -29,7 +30,7 @@ class Gateway:
     - `GET /verifiers`: `{"verifiers": [{"name", "version", "description"}, ...]}`.
     - `GET /healthz`: 200 while serving, 503 while draining.
     - `POST /get_reward`: OpenRLHF's remote reward protocol (`{"query", "prompts", "labels"}` →
-      `{"rewards", "scores", "extra_logs"}`, see `rlvr.integrations.openrlhf`); `?spec=NAME` picks a
+      `{"rewards", "scores", "extra_logs"}`, installed by `rlvr.integrations.openrlhf`); `?spec=NAME` picks a
       registered spec. Its many one-sample requests wait up to 30 s for queue room instead of 429.
 
     A request that is JSON but not a valid VerifyRequest is answered (HTTP 200) with status
@@ -125,9 +126,11 @@ class Gateway:
         return web.json_response({"responses": await self._answer(items)})
 
     async def _get_reward(self, request: web.Request) -> web.Response:
-        # The payload shape belongs to the OpenRLHF adapter; imported on first use only.
-        from rlvr.integrations.openrlhf import gateway_protocol
-
+        gateway_protocol = reward_protocols.installed()
+        if gateway_protocol is None:
+            raise web.HTTPNotFound(
+                text="no /get_reward protocol installed: `import rlvr.integrations.openrlhf` before serving"
+            )
         body = await self._json_body(request)
         key = request.query_string
         try:

@@ -21,10 +21,10 @@ from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
 from rlvr.verifier_server.engine import registry
 from rlvr.verifier_server.engine.core import has_group_terms
-from rlvr.verifier_server.engine.errors import PortUnavailable
 from rlvr.verifier_server.engine.plugins import load_plugins
 from rlvr.verifier_server.engine.pool import WorkerPool
 from rlvr.verifier_server.service.config import ServerConfig
+from rlvr.verifier_server.service.errors import PortUnavailable
 from rlvr.verifier_server.service.execution import Dispatcher, Overloaded
 from rlvr.verifier_server.service.metrics import ServerMetrics
 

@@ -8,12 +8,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rlvr.errors import RlvrError
 
-class StepTimeout(Exception):
+
+class StepTimeout(RlvrError):
     """An expensive step ran past its own soft limit (the caller falls back to a cheaper check)."""
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(RlvrError):
     """An enclosing limit expired inside a nested step: the whole check is out of time."""
 
 

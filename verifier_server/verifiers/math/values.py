@@ -7,8 +7,10 @@ from typing import Any
 
 import sympy
 
+from rlvr.errors import RlvrError
 
-class ParseError(ValueError):
+
+class ParseError(RlvrError, ValueError):
     """The answer text is not math this parser understands; `text` is the offending input."""
 
     def __init__(self, message: str, text: str = ""):
