@@ -55,3 +55,16 @@ class Spin(Verifier):
     def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
         while True:
             pass
+
+
+@register
+class ModelSleep(Verifier):
+    """Model lane: sleeps options.seconds in the server's thread, as a reward model's forward pass would."""
+
+    name = "srv_model"
+    description = "test: a slow model-backed verifier"
+    lane = "model"
+
+    def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
+        time.sleep(float(options.get("seconds", 0.0)))
+        return Outcome.correct("judged")

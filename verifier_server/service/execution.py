@@ -7,7 +7,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from rlvr.errors import RlvrError
@@ -24,24 +24,39 @@ class Overloaded(RlvrError):
     """More items than the server admits at once (`max_queue`); the caller should back off and retry."""
 
 
-def uses_pool(request: pb.VerifyRequest) -> bool:
-    """Whether any verifier the request names runs in the worker pool (isolated: math, code)."""
+# Lanes in the order a request spanning several goes to: the slowest kind of work it needs.
+_LANE_RANK = {"inline": 0, "pool": 1}
+
+
+def lane_of(request: pb.VerifyRequest) -> str:
+    """The executor lane of `request`: its verifiers' `lane_name()`, the slowest one for a reward spec.
+
+    "model" (or any lane a plugin names) outranks "pool", which outranks "inline". A request the
+    core will answer INVALID_REQUEST (unknown verifier) is "inline": it needs no worker.
+    """
     try:
         spec = request.reward_spec if request.reward_spec.terms else registry.get_spec(request.verifier)
         names = [term.verifier for term in spec.terms] if spec is not None else [request.verifier]
-        return any(registry.get_verifier(name).isolated for name in names if name)
+        lanes = {registry.get_verifier(name).lane_name() for name in names if name}
     except InvalidRequest:
-        return False  # the core answers it INVALID_REQUEST without any pool work
+        return "inline"
+    return _slowest(lanes)
+
+
+def _slowest(lanes: Iterable[str]) -> str:
+    return max(lanes, key=lambda lane: (_LANE_RANK.get(lane, 2), lane), default="inline")
 
 
 class Dispatcher:
     """Admits items up to `max_queue` and runs them through `core.verify_batch` on threads.
 
-    Two lanes keep cheap checks fast under load: requests touching only inline verifiers (format,
-    length) run on one thread pool, requests needing worker processes on another, so a backlog of
-    sympy or sandbox work never queues a format check. Admission counts items from arrival until
-    their thread finishes (a cancelled call keeps its slot until its worker is actually freed).
-    Every method except `release` must be called on the event loop thread.
+    Each lane has its own thread pool, so slow kinds of work never queue fast ones: requests touching
+    only inline verifiers (format, length) run on the "inline" threads, requests needing worker
+    processes (math, code) on the "pool" threads, model-backed verifiers (reward models, LLM judges)
+    on the "model" threads; a lane a plugin names gets threads of its own on first use. A batch runs
+    on the slowest lane any of its requests needs (its group terms need the whole batch). Admission
+    counts items from arrival until their thread finishes (a cancelled call keeps its slot until its
+    worker is actually freed). Every method except `release` must be called on the event loop thread.
     """
 
     def __init__(self, pool: WorkerPool, max_queue: int, threads: int, metrics: ServerMetrics):
@@ -49,9 +64,20 @@ class Dispatcher:
         self.max_queue = max_queue
         self.metrics = metrics
         self.inflight = 0
-        self._inline = ThreadPoolExecutor(threads, thread_name_prefix="rlvr-inline")
-        self._pooled = ThreadPoolExecutor(threads, thread_name_prefix="rlvr-pooled")
+        self._threads = threads
+        self._lanes: dict[str, ThreadPoolExecutor] = {}
+        self._closed = False
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def lane(self, name: str) -> ThreadPoolExecutor:
+        """The thread pool of lane `name`, started on first use (RuntimeError once shut down)."""
+        executor = self._lanes.get(name)
+        if executor is None:
+            if self._closed:
+                raise RuntimeError("the dispatcher is shut down")
+            executor = ThreadPoolExecutor(self._threads, thread_name_prefix=f"rlvr-{name}")
+            self._lanes[name] = executor
+        return executor
 
     def try_admit(self, count: int) -> None:
         """Admit `count` items now or raise Overloaded."""
@@ -94,11 +120,11 @@ class Dispatcher:
         """
         cancel = cancel or threading.Event()
         arrival = time.perf_counter()
-        lane = self._pooled if any(uses_pool(r) for r in requests) else self._inline
+        lane = _slowest(lane_of(r) for r in requests)
         loop = asyncio.get_running_loop()
         count = len(requests)
         try:
-            future: Future = lane.submit(self._work, list(requests), cancel, arrival)
+            future: Future = self.lane(lane).submit(self._work, list(requests), cancel, arrival)
         except RuntimeError:  # executor shut down: the server is stopping
             self._release(count)
             raise
@@ -131,5 +157,6 @@ class Dispatcher:
 
     def shutdown(self) -> None:
         """Stop the threads once in-flight work has finished (call after the RPCs drained)."""
-        self._inline.shutdown(wait=True, cancel_futures=True)
-        self._pooled.shutdown(wait=True, cancel_futures=True)
+        self._closed = True
+        for executor in self._lanes.values():
+            executor.shutdown(wait=True, cancel_futures=True)
