@@ -9,6 +9,7 @@ Cases (each the same tiny Python program, `print(1)`, unless named otherwise):
 - `DockerBackend.run` warm: one exec with rlimits and capped output, then the host-side check that
   nothing of the run is left (a cleanup exec only when something is);
 - `DockerBackend.run` of `true`, i.e. the backend's own overhead per run;
+- `DockerBackend.run` of `exit 137`: a status above 128, whose exit report a cleanup exec reads;
 - runs/s from 2 threads at once: `docker run --rm` against the backend on 2 warm containers.
 `COLUMNS` and `docker_rows()` are the table benchmarks/sandbox.py prints after its own; run alone,
 this prints it.
@@ -23,8 +24,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from rlvr.sandbox import Limits, SandboxUnavailable
-from rlvr.sandbox.docker.backend import IMAGE, DockerBackend
+from rlvr.sandbox import Limits, RunResult, SandboxUnavailable
+from rlvr.sandbox.docker import DockerBackend
+from rlvr.sandbox.docker.backend import IMAGE
 
 COLUMNS = ("docker case", "p50 ms", "p99 ms", "ratio / rate")
 PROGRAM = "print(1)"
@@ -56,6 +58,11 @@ def _timed(action: Callable[[], object], runs: int) -> list[float]:
 def _check(completed: subprocess.CompletedProcess[bytes]) -> None:
     if completed.returncode != 0 or completed.stdout != b"1\n":
         raise RuntimeError(f"benchmark program failed: {completed}")
+
+
+def _exits_137(result: RunResult) -> None:
+    if (result.exit_code, result.signal) != (137, None):
+        raise RuntimeError(f"`exit 137` was not read as exit code 137: {result}")
 
 
 def _docker_run() -> None:
@@ -115,6 +122,7 @@ def docker_rows(runs: int = 20) -> list[tuple[str, str, str, str]]:
         )
         backend_python = _timed(warm, runs)
         backend_true = _timed(lambda: backend.run(["true"], limits=limits), runs)
+        backend_137 = _timed(lambda: _exits_137(backend.run(["sh", "-c", "exit 137"], limits=limits)), runs)
         docker_run_rate = _rate(_docker_run, runs)
         backend_rate = _rate(warm, 2 * runs)
     finally:
@@ -126,6 +134,7 @@ def docker_rows(runs: int = 20) -> list[tuple[str, str, str, str]]:
         _latency_row("docker exec CLI, warm container", exec_cli, baseline),
         _latency_row("docker backend, warm exec", backend_python, baseline),
         _latency_row("docker backend, `true`", backend_true, baseline),
+        _latency_row("docker backend, `exit 137`", backend_137, baseline),
         ("docker run --rm, 2 threads", "", "", f"{docker_run_rate:.1f} runs/s (baseline)"),
         (
             "docker backend, 2 threads",

@@ -16,14 +16,16 @@ import pytest
 
 from rlvr.sandbox import Limits, RunResult, SandboxUnavailable
 from rlvr.sandbox import run as run_program
-from rlvr.sandbox.docker import backend as docker_backend
-from rlvr.sandbox.docker.backend import OWNER_LABEL, READY, DockerBackend
+from rlvr.sandbox.docker import DockerBackend
+from rlvr.sandbox.docker.cgroup import HostCgroup
+from rlvr.sandbox.docker.containers import OWNER_LABEL
+from rlvr.sandbox.docker.scripts import EXIT_REPORT, READY
 
 pytestmark = pytest.mark.docker
 
 SMALL = Limits(cpu_seconds=2.0, wall_seconds=10.0, memory_mb=128, processes=16, open_files=32, workdir_mb=8)
-# Lists the other processes of the run's uid in the container (docker-init and its shell run as
-# nobody): "pid command" per line.
+# Lists the other processes of the run's uid in the container but its parent, the exit reporter
+# (docker-init and its shell run as nobody): "pid command" per line.
 PS = """\
 import os
 for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
@@ -32,7 +34,7 @@ for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
         cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode().strip()
     except OSError:
         continue
-    if pid != os.getpid() and int(uid) == os.getuid():
+    if pid not in (os.getpid(), os.getppid()) and int(uid) == os.getuid():
         print(pid, cmd)
 """
 
@@ -59,7 +61,7 @@ def remote_like() -> Iterator[DockerBackend]:
     """A backend that cannot read the containers' cgroups from the host, as with a remote engine, so
     every run ends with the in-container cleanup exec."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(docker_backend._HostCgroup, "find", classmethod(lambda cls, container_id, pid: None))
+        patch.setattr(HostCgroup, "find", classmethod(lambda cls, container_id, pid: None))
         chosen = available(DockerBackend(max_containers=1))
         yield chosen
         chosen.close()
@@ -115,6 +117,32 @@ def test_memory_limit_kills_and_reports_memory_exceeded(either: DockerBackend) -
     result = py(either, "x = bytearray(400 << 20); print('survived')")
     assert result.memory_exceeded and not result.ok
     assert result.signal == 9 and b"survived" not in result.stdout
+
+
+def test_an_exit_status_of_128_plus_n_is_an_exit_code_and_a_signal_death_a_signal(
+    either: DockerBackend,
+) -> None:
+    # Docker reports both as the status 128+n; the exit reporter tells them apart.
+    exits = [py(either, f"import sys; sys.exit({code})") for code in (137, 152, 139)]
+    assert [(r.exit_code, r.signal) for r in exits] == [(137, None), (152, None), (139, None)], exits
+    assert not any(r.memory_exceeded or r.timed_out or r.sandbox_error for r in exits)
+    killed = [py(either, f"import os; os.kill(os.getpid(), {n})") for n in (9, 24, 11)]
+    assert [(r.exit_code, r.signal) for r in killed] == [(None, 9), (None, 24), (None, 11)], killed
+    assert not killed[0].memory_exceeded and killed[1].timed_out  # SIGXCPU reads as the CPU limit
+
+
+def test_a_forged_exit_report_naming_another_status_is_ignored(either: DockerBackend) -> None:
+    # A report the reporter cannot overwrite (read-only), claiming an exit the status does not show.
+    forge = f"""
+    import os
+    with open({EXIT_REPORT!r}, "w") as f:
+        f.write("exit 3")
+    os.chmod({EXIT_REPORT!r}, 0o444)
+    os.kill(os.getpid(), 9)
+    """
+    result = py(either, forge)
+    assert (result.exit_code, result.signal) == (None, 9), result
+    assert py(either, "import os; print(os.listdir('/dev/shm'))").stdout == b"[]\n"
 
 
 def test_process_limit_stops_a_fork_bomb_and_the_container_stays_usable(sandbox: DockerBackend) -> None:
@@ -365,7 +393,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def test_close_removes_the_backends_warm_containers(sandbox: DockerBackend) -> None:
     script = (
-        "import os; from rlvr.sandbox.docker.backend import DockerBackend, OWNER_LABEL; b = DockerBackend(); "
+        "import os; from rlvr.sandbox.docker import DockerBackend; "
+        "from rlvr.sandbox.docker.containers import OWNER_LABEL; b = DockerBackend(); "
         "assert b.run(['true']).ok; label = f'{OWNER_LABEL}={os.uname().nodename}:{os.getpid()}'; "
         "api = b._get_pool().engine.api; n = len(api.containers(filters={'label': label})); b.close(); "
         "print(n, len(api.containers(all=True, filters={'label': label})))"

@@ -111,10 +111,11 @@ def test_proc_shows_only_the_container_and_no_host_process(sandbox: DockerBacken
     code = """
     pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     names = sorted(open(f"/proc/{p}/comm").read().strip() for p in pids if p != os.getpid())
-    print(len(pids), names, open("/proc/1/comm").read().strip())
+    print(len(pids), names, open("/proc/1/comm").read().strip(), open(f"/proc/{os.getppid()}/comm").read().strip())
     """
     result = hostile(sandbox, code)
-    assert result.stdout == b"3 ['docker-init', 'sh'] docker-init\n", result
+    # The run, its parent the exit reporter, and the container's idle init.
+    assert result.stdout == b"4 ['docker-init', 'perl', 'sh'] docker-init perl\n", result
 
 
 def test_signalling_init_and_tracing_it_are_refused(sandbox: DockerBackend) -> None:
@@ -122,7 +123,7 @@ def test_signalling_init_and_tracing_it_are_refused(sandbox: DockerBackend) -> N
     import signal
     def errno_of(call):
         return call() == 0 or ctypes.get_errno()
-    others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (os.getpid(), os.getppid())]
     print(sorted({errno_of(lambda: libc.kill(p, signal.SIGKILL)) for p in others}),
           errno_of(lambda: libc.ptrace(16, 1, None, None)))  # PTRACE_ATTACH
     """
