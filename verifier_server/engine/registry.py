@@ -74,6 +74,24 @@ class GroupVerifier(Verifier):
         return self.check_group([request], [options], [None])[0]
 
 
+class BatchVerifier(Verifier):
+    """A verifier that scores many completions in one call (model inference: reward models, LLM judges).
+
+    `check_batch` receives every distinct request one `verify_batch` call holds for this verifier,
+    whatever their groups, with the options of each, and returns one Outcome per request, in order;
+    it batches them as it sees fit (e.g. by its model's batch size). A bad request should get its own
+    `Outcome.invalid` so it does not void the others; raising `InvalidRequest` answers the whole call
+    INVALID_REQUEST and any other exception answers it ERROR. Batch verifiers run in the calling
+    process (never `isolated`), so they may keep per-process state such as a loaded model.
+    """
+
+    def check_batch(self, requests: Sequence[pb.VerifyRequest], options: Sequence[Options]) -> list[Outcome]:
+        raise NotImplementedError
+
+    def check(self, request: pb.VerifyRequest, options: Options) -> Outcome:
+        return self.check_batch([request], [options])[0]
+
+
 _VERIFIERS: dict[str, Verifier] = {}
 _SPECS: dict[str, pb.RewardSpec] = {}
 V = TypeVar("V", bound=type[Verifier])
@@ -124,6 +142,7 @@ _BUILTIN_MODULES = (
     "rlvr.verifier_server.verifiers.natural_language",
     "rlvr.verifier_server.verifiers.reasoning_gym",
     "rlvr.verifier_server.verifiers.calculator",
+    "rlvr.verifier_server.verifiers.reward_model",
     "rlvr.verifier_server.engine.specs",
 )
 _loaded = False
