@@ -143,6 +143,7 @@ _BUILTIN_MODULES = (
     "rlvr.verifier_server.verifiers.reasoning_gym",
     "rlvr.verifier_server.verifiers.calculator",
     "rlvr.verifier_server.verifiers.reward_model",
+    "rlvr.verifier_server.verifiers.llm_judge",
     "rlvr.verifier_server.engine.specs",
 )
 _loaded = False
