@@ -264,6 +264,12 @@ def serve(
         int | None, typer.Option(help="Extra workers for demoted checks, at most.")
     ] = None,
     worker_nice: Annotated[int | None, typer.Option(help="Niceness of the workers (0..19).")] = None,
+    long_workers: Annotated[
+        int | None, typer.Option(help="Workers of their own for kinds of check that usually run long.")
+    ] = None,
+    long_after: Annotated[
+        float | None, typer.Option(help="Median seconds past which a kind of check counts as long.")
+    ] = None,
     max_queue: Annotated[int | None, typer.Option(help="Items in flight before RESOURCE_EXHAUSTED.")] = None,
     max_batch: Annotated[int | None, typer.Option(help="Requests per VerifyBatch.")] = None,
     stream_window: Annotated[int | None, typer.Option(help="Items in flight per VerifyStream.")] = None,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 import rlvr_test_verifiers  # noqa: F401 - registers srv_model
-from server_testkit import echo
+from server_testkit import echo, sleep
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.service.client import AsyncClient, Client
@@ -79,3 +79,29 @@ def test_slow_model_verifier_does_not_delay_format_and_math_sent_with_it(make_se
     first_model = min(finished.index(f"model{i}") for i in range(4))
     # Every format, math and inline check came back while the model lane was still busy.
     assert first_model == len(finished) - 4
+
+
+def test_verifier_that_runs_long_stops_queueing_math_once_the_server_has_seen_it(make_server):
+    # One regular worker and no demotion: only the long share can keep math from waiting.
+    running = make_server(workers=1, long_workers=1, long_after=0.05, slow_after=60)
+    _needs_builtins(running.target)
+    with Client(running.target) as client:
+        client.verify_batch([sleep(f"learn{i}", 0.1, n=i) for i in range(8)])  # the server learns its kind
+        client.verify(_math("warm", 1))
+
+    async def run() -> list[str]:
+        finished: list[str] = []
+        async with AsyncClient(running.target) as client:
+
+            async def one(request: dict) -> None:
+                assert (await client.verify(request)).status == pb.CORRECT
+                finished.append(request["id"])
+
+            slow = asyncio.create_task(one(sleep("slow", 3.0)))
+            while running.server.pool.busy == 0:
+                await asyncio.sleep(0.01)
+            await asyncio.gather(*(one(_math(f"math{i}", i)) for i in range(1, 9)))
+            await slow
+        return finished
+
+    assert asyncio.run(run())[-1] == "slow"

@@ -139,3 +139,40 @@ def _wait_for(path: str) -> str:
     while not os.path.exists(path):
         time.sleep(0.01)
     return "released"
+
+
+def test_a_kind_that_runs_long_gets_workers_of_its_own_and_stops_queueing_short_ones(tmp_path):
+    pool = WorkerPool(1, memory_limit_mb=1024, long_workers=1, long_after=0.05)
+    release = tmp_path / "release"
+    try:
+        assert pool.share_of("sandbox") == "short"  # no history yet: a kind starts among the short
+        for _ in range(8):
+            pool.run(time.sleep, (0.1,), timeout=30, kind="sandbox")
+        assert pool.share_of("sandbox") == "long"
+        assert pool.share_of("sympy") == "short"
+        result: list[str] = []
+        long = threading.Thread(
+            target=lambda: result.append(pool.run(_wait_for, (str(release),), timeout=60, kind="sandbox"))
+        )
+        long.start()
+        while pool.busy == 0:
+            time.sleep(0.01)
+        # No demotion is configured: only the long share keeps the one regular worker free.
+        assert pool.run(pow, (2, 5), timeout=30, kind="sympy") == 32
+        assert long.is_alive()
+        release.touch()
+        long.join(30)
+        assert result == ["released"]
+    finally:
+        pool.close()
+
+
+def test_without_long_workers_every_kind_shares_the_regular_workers():
+    pool = WorkerPool(1, memory_limit_mb=1024)
+    try:
+        for _ in range(8):
+            pool.run(time.sleep, (0.06,), timeout=30, kind="sandbox")
+        assert pool.share_of("sandbox") == "short"
+        assert len(pool.pids) == 1
+    finally:
+        pool.close()

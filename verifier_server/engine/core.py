@@ -271,6 +271,7 @@ def _check(
             (verifier.name, request.SerializeToString(), term.options),
             timeout + _POOL_GRACE_SECONDS,
             cancel,
+            kind=verifier.name,
         )
     except InvalidRequest as exc:
         return Outcome.invalid(str(exc))

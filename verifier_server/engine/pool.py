@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -23,6 +24,9 @@ from rlvr.errors import RlvrError
 _CANCEL_POLL_SECONDS = 0.05
 _PRELOAD = ["rlvr.verifier_server.engine.worker_preload", "rlvr.verifier_server.engine.core"]
 _DEMOTED_NICE = 19
+_SHORT, _LONG = "short", "long"  # the two worker shares
+_HISTORY = 64  # runs remembered per kind of task
+_MIN_HISTORY = 8  # runs of a kind seen before it can be judged long
 
 
 class TaskTimeout(RlvrError):
@@ -97,9 +101,10 @@ def _main_module_hidden():
 
 
 class _Worker:
-    def __init__(self, ctx: Any, memory_limit_bytes: int, imports: Sequence[str], nice: int):
+    def __init__(self, ctx: Any, memory_limit_bytes: int, imports: Sequence[str], nice: int, share: str):
         self.conn, child = ctx.Pipe()
         self.demoted = False
+        self.share = share
         self.process = ctx.Process(
             target=_worker_main,
             args=(child, memory_limit_bytes, tuple(imports), list(sys.path), nice),
@@ -121,13 +126,26 @@ class _Worker:
         self.demoted = True
 
     def kill(self) -> None:
+        """SIGKILL the worker's whole process group (returns at once; `reap` waits for it)."""
         pid = self.process.pid
         if pid is not None:
             for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     kill()
+
+    def reap(self) -> None:
         self.process.join(timeout=5)
         self.conn.close()
+
+
+class _Share:
+    """One set of workers: the idle ones and the tasks waiting for one (FIFO: no task starves)."""
+
+    __slots__ = ("idle", "waiters")
+
+    def __init__(self) -> None:
+        self.idle: collections.deque[_Worker] = collections.deque()
+        self.waiters: collections.deque[_Waiter] = collections.deque()
 
 
 class _Waiter:
@@ -158,6 +176,13 @@ class WorkerPool:
     is retired when its task ends. Workers run at niceness `nice` (the server's event loop, which
     also runs the inline checks, stays ahead of them).
 
+    Kinds of task that usually run long do not queue the short ones either: `run(..., kind=...)`
+    names the task's kind (the core passes the verifier's name). Once the median of a kind's last 64
+    runs exceeds `long_after` seconds (a code check starting a sandbox), its tasks run on
+    `long_workers` workers of their own and leave the `size` regular ones to the short kinds (math);
+    with `long_workers=0` every task shares the regular workers. Replacing a killed worker happens
+    in the background, so a TIMEOUT is reported without waiting for a fork.
+
     Observability: `busy` and `waiting` count tasks running and tasks waiting for a worker;
     `restarts` counts replaced workers, and `on_restart(reason)` (reason: "timeout", "cancel",
     "crash") is called after each replacement; `demotions` counts demoted tasks.
@@ -173,19 +198,23 @@ class WorkerPool:
         slow_after: float | None = None,
         burst: int = 0,
         nice: int = 0,
+        long_workers: int = 0,
+        long_after: float = 0.02,
     ):
         self.size = size or os.cpu_count() or 1
         self.imports = tuple(imports)
         self.slow_after = slow_after
         self.burst = burst
+        self.long_workers = long_workers
+        self.long_after = long_after
         self._nice = nice
         self._extra = 0  # workers started beyond `size` while demoted tasks run
         self._memory_limit = memory_limit_mb * 1024 * 1024
         self._ctx = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(_PRELOAD)
-        self._idle: collections.deque[_Worker] = collections.deque()
-        self._waiters: collections.deque[_Waiter] = collections.deque()  # FIFO: no task starves
+        self._shares = {_SHORT: _Share(), _LONG: _Share()}
+        self._runs: dict[str, collections.deque[float]] = {}  # kind -> its last run times (s)
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
@@ -195,8 +224,9 @@ class WorkerPool:
         self.restarts = 0
         self.demotions = 0
         self.on_restart: Callable[[str], None] | None = None
-        for _ in range(self.size):
-            self._release(self._spawn())
+        for share, count in ((_SHORT, self.size), (_LONG, long_workers)):
+            for _ in range(count):
+                self._add_worker(share)
 
     @property
     def pids(self) -> list[int]:
@@ -204,14 +234,21 @@ class WorkerPool:
         with self._lock:
             return [w.pid for w in self._all if w.pid is not None]
 
-    def _spawn(self) -> _Worker:
-        worker = _Worker(self._ctx, self._memory_limit, self.imports, self._nice)
+    def _add_worker(self, share: str) -> None:
+        """Start a worker in `share` and hand it to a waiting task (dropped if the pool closed meanwhile)."""
+        worker = _Worker(self._ctx, self._memory_limit, self.imports, self._nice, share)
         with self._lock:
-            self._all.add(worker)
-        return worker
+            closed = self._closed
+            if not closed:
+                self._all.add(worker)
+        if closed:
+            worker.kill()
+            worker.reap()
+            return
+        self._release(worker)
 
     def _discard(self, worker: _Worker) -> None:
-        """Kill `worker` and keep the pool at strength: `size` workers plus the extras still owed."""
+        """Kill `worker` and keep the pool at strength: its workers plus the extras still owed."""
         with self._lock:
             self._all.discard(worker)
             respawn = not self._closed
@@ -219,8 +256,12 @@ class WorkerPool:
                 self._extra -= 1  # its extra worker stays and takes its place
                 respawn = False
         worker.kill()
+        threading.Thread(target=self._retire, args=(worker, respawn), daemon=True).start()
+
+    def _retire(self, worker: _Worker, respawn: bool) -> None:
+        worker.reap()
         if respawn:
-            self._release(self._spawn())
+            self._add_worker(worker.share)
 
     def _replace(self, worker: _Worker, reason: str) -> None:
         with self._lock:
@@ -237,37 +278,51 @@ class WorkerPool:
             if extra:
                 self._extra += 1
         if extra:
-            self._release(self._spawn())
+            self._add_worker(worker.share)
 
     def _release(self, worker: _Worker) -> None:
-        """Hand an idle worker to the longest-waiting task, or park it."""
+        """Hand an idle worker to the longest-waiting task of its share, or park it."""
+        share = self._shares[worker.share]
         with self._lock:
-            while self._waiters:
-                waiter = self._waiters.popleft()
+            while share.waiters:
+                waiter = share.waiters.popleft()
                 if waiter.worker is None:
                     waiter.worker = worker
                     waiter.ready.set()
                     return
-            self._idle.append(worker)
+            share.idle.append(worker)
 
-    def _acquire(self, cancel: threading.Event | None) -> _Worker:
+    def share_of(self, kind: str | None) -> str:
+        """The share a task of `kind` runs in: "long" once that kind's median run exceeds `long_after`."""
+        if kind is None or not self.long_workers:
+            return _SHORT
+        with self._lock:
+            runs = list(self._runs.get(kind, ()))
+        long = len(runs) >= _MIN_HISTORY and statistics.median(runs) > self.long_after
+        return _LONG if long else _SHORT
+
+    def _record(self, kind: str, seconds: float) -> None:
+        with self._lock:
+            self._runs.setdefault(kind, collections.deque(maxlen=_HISTORY)).append(seconds)
+
+    def _acquire(self, cancel: threading.Event | None, share: str) -> _Worker:
         while True:
-            worker = self._wait_for_worker(cancel)
+            worker = self._wait_for_worker(cancel, self._shares[share])
             if worker.process.exitcode is None:
                 return worker
             # Died while idle (OOM killer, kill -9): replace it without charging any task.
             self._replace(worker, "crash")
 
-    def _wait_for_worker(self, cancel: threading.Event | None) -> _Worker:
+    def _wait_for_worker(self, cancel: threading.Event | None, share: _Share) -> _Worker:
         if cancel is not None and cancel.is_set():
             raise TaskCancelled("cancelled by the caller before it started")
         with self._lock:
             if self._closed:
                 raise PoolClosed("the worker pool is closed")
-            if self._idle and not self._waiters:
-                return self._idle.popleft()
+            if share.idle and not share.waiters:
+                return share.idle.popleft()
             waiter = _Waiter()
-            self._waiters.append(waiter)
+            share.waiters.append(waiter)
             self.waiting += 1
         try:
             while not waiter.ready.wait(_CANCEL_POLL_SECONDS if cancel is not None else 1.0):
@@ -291,19 +346,24 @@ class WorkerPool:
         args: tuple = (),
         timeout: float = 10.0,
         cancel: threading.Event | None = None,
+        kind: str | None = None,
     ) -> Any:
         """Run `fn(*args)` in a worker and return its result (or re-raise its exception).
 
         Raises TaskTimeout after `timeout` seconds of running (time spent waiting for a free worker
         does not count), TaskCancelled when `cancel` is set (before or while running), WorkerCrashed
-        when the worker dies, PoolClosed once `close` has been called.
+        when the worker dies, PoolClosed once `close` has been called. `kind` names the kind of
+        task (its run times choose its share of workers); None shares the regular workers.
         """
-        worker = self._acquire(cancel)
+        worker = self._acquire(cancel, self.share_of(kind))
         with self._lock:
             self.busy += 1
+        started = time.monotonic()
         try:
             return self._run_on(worker, fn, args, timeout, cancel)
         finally:
+            if kind is not None and not (cancel is not None and cancel.is_set()):
+                self._record(kind, time.monotonic() - started)
             with self._lock:
                 self.busy -= 1
                 self._drained.notify_all()
@@ -376,6 +436,8 @@ class WorkerPool:
             self._all.clear()
         for worker in workers:
             worker.kill()
+        for worker in workers:
+            worker.reap()
 
 
 _default: WorkerPool | None = None

@@ -34,6 +34,8 @@ class ServerConfig:
     slow_after: float = 0.1  # a check running longer is demoted (nice 19) and an extra worker started
     burst_workers: int = field(default_factory=lambda: 8 * (os.cpu_count() or 1))  # cap on those extras
     worker_nice: int = 5  # workers yield the CPU to the event loop, which runs the inline checks
+    long_workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # for kinds that run long
+    long_after: float = 0.02  # a kind whose median check takes longer runs on the long_workers
     max_queue: int = 4096  # items admitted (queued + running) before RESOURCE_EXHAUSTED
     max_batch: int = 4096  # requests in one VerifyBatch
     stream_window: int = 256  # items of one VerifyStream in flight; more waits (flow control)
@@ -61,6 +63,10 @@ class ServerConfig:
             raise ConfigError(
                 f"need burst_workers >= 0, slow_after > 0 and worker_nice in 0..19; got "
                 f"{self.burst_workers}, {self.slow_after}, {self.worker_nice}"
+            )
+        if self.long_workers < 0 or self.long_after <= 0:
+            raise ConfigError(
+                f"need long_workers >= 0 and long_after > 0; got {self.long_workers}, {self.long_after}"
             )
         if self.grace_seconds < 0:
             raise ConfigError(f"grace_seconds must be >= 0, got {self.grace_seconds}")

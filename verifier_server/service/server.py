@@ -280,6 +280,8 @@ class VerifierServer:
             slow_after=config.slow_after,
             burst=config.burst_workers,
             nice=config.worker_nice,
+            long_workers=config.long_workers,
+            long_after=config.long_after,
         )
         self.metrics.watch_pool(self.pool)
         self.dispatcher = Dispatcher(self.pool, config.max_queue, config.threads, self.metrics)
