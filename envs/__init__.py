@@ -10,13 +10,14 @@
 
 from rlvr.envs.base import EnvConfigError, InvalidAction, MultiTurnEnv, TextEnv
 from rlvr.envs.client import InProcessVerifier, RemoteVerifier, VerifierClient, make_verifier
-from rlvr.envs.registration import ENVS, env_id, register_envs
+from rlvr.envs.registration import ENVS, TURN_LIMITS, env_id, register_envs
 from rlvr.envs.rewards import CODE_SYSTEM_PROMPT, R1_SYSTEM_PROMPT, default_spec
 from rlvr.envs.samplers import CurriculumSampler, PrioritizedSampler, Sampler, SamplerError, UniformSampler
 from rlvr.envs.sources import DatasetSource, GeneratorSource, TaskKey, TaskSource
 from rlvr.envs.spaces import AnyText, chat_space
 from rlvr.envs.task import Task
 from rlvr.envs.vector import TextVectorEnv, make_vector
+from rlvr.envs.wrappers import UnknownRewardsAsNaN
 
 register_envs()
 
@@ -40,8 +41,10 @@ __all__ = [
     "TaskKey",
     "TaskSource",
     "TextEnv",
+    "TURN_LIMITS",
     "TextVectorEnv",
     "UniformSampler",
+    "UnknownRewardsAsNaN",
     "VerifierClient",
     "chat_space",
     "default_spec",

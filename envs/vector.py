@@ -6,12 +6,14 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rlvr.envs.base import EnvConfigError, Observation, TextEnv
 from rlvr.envs.client import VerifierClient
+from rlvr.envs.wrappers import UnknownRewardsAsNaN
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.engine.outcome import UNKNOWN_STATUSES
 
@@ -35,14 +37,19 @@ class TextVectorEnv(VectorEnv):
     `info["waiting"]` is True for it (also on the step its group restarts). Observations are tuples of `num_envs` observations; rewards,
     terminations and truncations are numpy arrays.
 
+    Turn limit: `max_episode_steps=N` truncates a sub-env's episode at its N-th step, exactly as
+    Gymnasium's `TimeLimit` does a single env's (`truncated` is True from that step on, also when the
+    step terminated); `gymnasium.make_vec` passes the registered `max_episode_steps`. The vector env
+    ends such an episode with the sub-env's `end_episode`, so its `final_info` has `ground_truth`
+    and `success`.
+
     Unscorable steps: `info["reward_known"]` (always present, a bool array) is False where the verifier
     answered TIMEOUT, ERROR or INVALID_REQUEST to a completion, so the reward is not a verdict (a
-    tool turn's reward, 0 by definition, is known). With `nan_rewards=True`
-    those rewards are NaN instead of 0, so a trainer cannot mistake them for wrong answers (TRL maps
-    them the same way; ALGORITHMS.md pitfall 10).
+    tool turn's reward, 0 by definition, is known); `UnknownRewardsAsNaN` makes those rewards NaN.
 
-    The sub-envs are used unwrapped (their `prepare_step` / `finish_step`); scoring goes through
-    `verifier` (default: the first sub-env's client).
+    The sub-envs are used unwrapped (their `prepare_step` / `finish_step`), so single-env wrappers do
+    not apply to them; scoring goes through `verifier` (default: the first sub-env's client).
+    Gymnasium's vector calls `call`, `get_attr` and `set_attr` reach the sub-envs.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
@@ -53,7 +60,7 @@ class TextVectorEnv(VectorEnv):
         *,
         group_size: int = 1,
         verifier: VerifierClient | None = None,
-        nan_rewards: bool = False,
+        max_episode_steps: int | None = None,
     ):
         if not env_fns:
             raise EnvConfigError("TextVectorEnv needs at least one env function")
@@ -61,13 +68,15 @@ class TextVectorEnv(VectorEnv):
             raise EnvConfigError(
                 f"group_size={group_size} must be positive and divide num_envs={len(env_fns)}"
             )
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise EnvConfigError(f"max_episode_steps={max_episode_steps}: pass a positive turn limit or None")
         self.envs: list[TextEnv] = [fn().unwrapped for fn in env_fns]  # type: ignore[misc]
         for env in self.envs:
             if not isinstance(env, TextEnv):
                 raise EnvConfigError(f"TextVectorEnv needs rlvr text envs, got {type(env).__name__}")
         self.num_envs = len(self.envs)
         self.group_size = group_size
-        self.nan_rewards = nan_rewards
+        self.max_episode_steps = max_episode_steps
         self.verifier = verifier if verifier is not None else self.envs[0].verifier
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
@@ -75,9 +84,9 @@ class TextVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.metadata = {**self.envs[0].metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
         self.render_mode = self.envs[0].render_mode
-        self.spec = getattr(self.envs[0], "spec", None)
         self._observations: list[Observation] = [""] * self.num_envs
         self._waiting = np.zeros(self.num_envs, dtype=bool)
+        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._group_episodes = [0] * (self.num_envs // group_size)
 
     @property
@@ -123,6 +132,7 @@ class TextVectorEnv(VectorEnv):
             obs, info = self.envs[member].reset(seed=seed, options={"task": task, **membership})
             self._observations[member] = obs
             out.append((member, info))
+        self._elapsed[start : start + self.group_size] = 0
         return out
 
     def step(
@@ -157,10 +167,13 @@ class TextVectorEnv(VectorEnv):
                 infos[i] = {"waiting": True}
                 continue
             obs, reward, term, trunc, info = env.finish_step(actions[i], responses[i])
+            self._elapsed[i] += 1
+            if self.max_episode_steps is not None and self._elapsed[i] >= self.max_episode_steps:
+                if not (term or trunc):
+                    env.end_episode(info)
+                trunc = True
             rewards[i], terminated[i], truncated[i] = float(reward), term, trunc
             known[i] = info.get("status") not in _UNKNOWN_NAMES  # a tool turn's 0 is known
-            if self.nan_rewards and not known[i]:
-                rewards[i] = np.nan
             self._observations[i] = obs
             infos[i] = {**info, "waiting": False}
             if term or trunc:
@@ -203,6 +216,27 @@ class TextVectorEnv(VectorEnv):
             out[f"_{key}"] = mask
         return out
 
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Each sub-env's `name`: called with the arguments when it is a method (as `SyncVectorEnv.call`)."""
+        results = []
+        for env in self.envs:
+            attr = getattr(env, name)
+            results.append(attr(*args, **kwargs) if callable(attr) else attr)
+        return tuple(results)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Each sub-env's attribute `name`."""
+        return tuple(getattr(env, name) for env in self.envs)
+
+    def set_attr(self, name: str, values: Any | Sequence[Any]) -> None:
+        """Set `name` on every sub-env: one value for all, or a list or tuple of one value per sub-env."""
+        if not isinstance(values, list | tuple):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise EnvConfigError(f"set_attr got {len(values)} values for {self.num_envs} envs")
+        for env, value in zip(self.envs, values):
+            setattr(env, name, value)
+
     def render(self) -> tuple[Any, ...] | None:
         return tuple(env.render() for env in self.envs) if self.render_mode else None
 
@@ -212,24 +246,31 @@ class TextVectorEnv(VectorEnv):
 
 
 def make_vector(
-    env_factory: Callable[..., TextEnv],
+    env: str | Callable[..., TextEnv],
     num_envs: int,
     *,
     group_size: int = 1,
+    max_episode_steps: int | None = None,
     nan_rewards: bool = False,
     **env_kwargs: Any,
-) -> TextVectorEnv:
-    """`num_envs` envs `env_factory(**env_kwargs)` as one TextVectorEnv with GRPO groups of `group_size`.
+) -> VectorEnv:
+    """`num_envs` envs of `env` (a registered id, or an env class or factory) with `env_kwargs`, as one
+    TextVectorEnv with GRPO groups of `group_size` and an optional turn limit `max_episode_steps`.
 
-    Bound to each env class, this is the `vector_entry_point` of every registered id, so
-    `gymnasium.make_vec("rlvr/Arithmetic-v0", 8, group_size=4)` gives two GRPO groups of four;
-    `nan_rewards=True` makes unscorable rewards NaN (see `TextVectorEnv`).
+    Bound to each registered id, this is its `vector_entry_point`, so
+    `gymnasium.make_vec("rlvr/Arithmetic-v0", 8, group_size=4)` gives two GRPO groups of four (and
+    the id's registered `max_episode_steps`). `nan_rewards=True` wraps the result in
+    `UnknownRewardsAsNaN`.
     """
-    return TextVectorEnv(
-        [functools.partial(env_factory, **env_kwargs)] * num_envs,
-        group_size=group_size,
-        nan_rewards=nan_rewards,
-    )
+    if isinstance(env, str):
+        # driven unwrapped (see TextVectorEnv): no checker or TimeLimit around the sub-envs
+        env_fn = functools.partial(
+            gymnasium.make, env, max_episode_steps=-1, disable_env_checker=True, **env_kwargs
+        )
+    else:
+        env_fn = functools.partial(env, **env_kwargs)
+    vec = TextVectorEnv([env_fn] * num_envs, group_size=group_size, max_episode_steps=max_episode_steps)
+    return UnknownRewardsAsNaN(vec) if nan_rewards else vec
 
 
 def _column(values: list[Any], mask: np.ndarray, present: list[Any]) -> np.ndarray:

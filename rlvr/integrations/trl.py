@@ -302,8 +302,9 @@ class EnvRollout:
     `env_mask` (1 model token, 0 env token), plus `env_reward` (the last turn's reward, or the sum with
     `episode_reward="sum"`; None when unknown), `env_status` and `env_turns`, which TRL passes to
     the reward functions. `env`: an env id (made with `observation="chat"` and `env_kwargs`) or a
-    callable returning an env. A turn samples at most `turn_tokens` (default: the budget over the
-    env's `max_turns`). Generation runs on the unwrapped model (HF `generate`, no vLLM).
+    callable returning an env. An episode has at most the env's turn limit (`env.spec.max_episode_steps`,
+    as `TimeLimit`) turns, and a turn samples at most `turn_tokens` (default: the budget over that
+    limit). Generation runs on the unwrapped model (HF `generate`, no vLLM).
     """
 
     def __init__(
@@ -369,8 +370,8 @@ class EnvRollout:
         budget = int(trainer.args.max_completion_length)
         while len(self._envs) < len(prompts):
             self._envs.append(self._make_env())
-        per_turn = self.turn_tokens or max(1, budget // int(getattr(self._envs[0].unwrapped, "max_turns", 1)))
         episodes = [_Episode(self._envs[i], self._task(p), p, tokenizer) for i, p in enumerate(prompts)]
+        per_turn = self.turn_tokens or max(1, budget // (episodes[0].turn_limit or 1))
         client = self._envs[0].unwrapped.verifier
         while True:
             active = [e for e in episodes if not e.done and e.room(budget) > 0]
@@ -417,6 +418,8 @@ class _Episode:
 
     def __init__(self, env: Any, task: Any, prompt: Any, tokenizer: Any):
         self.env, self.tokenizer = env, tokenizer
+        # the turns go through env.unwrapped.finish_step, past any TimeLimit: apply its limit here
+        self.turn_limit: int | None = getattr(env.spec, "max_episode_steps", None)
         env.reset(options={"task": task})
         self.messages = [dict(m) for m in prompt] if not isinstance(prompt, str) else None
         text = (
@@ -454,7 +457,7 @@ class _Episode:
         observation, reward, terminated, truncated, info = self.env.unwrapped.finish_step(text, response)
         self.status = str(info.get("status", ""))
         self.rewards.append(float(reward))
-        if terminated or truncated or self.room(budget) <= 0:
+        if terminated or truncated or self.turns == self.turn_limit or self.room(budget) <= 0:
             self.done = True
             return
         feedback = self._feedback_ids(text, observation, ids)

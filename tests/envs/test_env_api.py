@@ -49,6 +49,26 @@ def test_every_registered_id_passes_check_env(name, request):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any checker warning fails the test
         check_env(env.unwrapped, skip_render_check=False)
+        env.reset(seed=0)  # through make's PassiveEnvChecker too
+        env.step("")
+
+
+def test_make_keeps_gymnasiums_passive_checker_and_order_enforcing():
+    spec = gymnasium.spec("rlvr/Arithmetic-v0")
+    assert (spec.disable_env_checker, spec.order_enforce) == (False, True)
+    env = gymnasium.make("rlvr/Arithmetic-v0")
+    assert isinstance(env, gymnasium.wrappers.OrderEnforcing)
+    assert isinstance(env.env, gymnasium.wrappers.PassiveEnvChecker)
+
+
+def test_specs_name_the_entry_points_and_print_in_the_registry():
+    spec = gymnasium.spec("rlvr/CodeRepair-v0")
+    assert spec.entry_point == "rlvr.envs.code_repair:CodeRepairEnv" and spec.max_episode_steps == 3
+    assert "max_episode_steps=3" in spec.pprint(disable_print=True)
+    listing = gymnasium.pprint_registry(disable_print=True)
+    assert all(f"rlvr/{name}-v0" in listing for name in rlvr.envs.ENVS)
+    made = gymnasium.make("rlvr/Fractions-v0", difficulty=2, system_prompt="")
+    assert made.spec.kwargs == {"difficulty": 2, "system_prompt": ""}  # make's kwargs, recorded
 
 
 @pytest.mark.parametrize("name", ["Arithmetic", "CodeRepair", "Calculator"])
@@ -57,6 +77,14 @@ def test_chat_observations_pass_check_env(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped)
+
+
+def test_gymnasiums_own_wrappers_compose_with_the_envs():
+    env = gymnasium.wrappers.TransformReward(gymnasium.make("rlvr/Arithmetic-v0"), lambda r: 2 * r - 1)
+    env.reset(seed=0)
+    assert env.step(math_answer(env.unwrapped.task.ground_truth))[1] == 1.0
+    env.reset(seed=0)
+    assert env.step("no answer")[1] == -1.0
 
 
 def test_spaces_admit_any_text_a_model_writes():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
-from rlvr.envs import EnvConfigError, TextVectorEnv
+from rlvr.envs import EnvConfigError, TextVectorEnv, UnknownRewardsAsNaN
 from rlvr.envs.client import InProcessVerifier
 from rlvr.envs.procedural import ArithmeticEnv
 from rlvr.verifier.v1 import verifier_pb2 as pb
@@ -163,6 +163,51 @@ def test_gymnasiums_own_sync_vectorization_also_works():
     answers = [math_answer(env.unwrapped.task.ground_truth) for env in vec.envs]
     _, rewards, terminated, _, _ = vec.step(answers)
     assert rewards.tolist() == [1.0, 1.0] and terminated.all()
+    calculators = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=2, vectorization_mode="sync")
+    assert [env.spec.max_episode_steps for env in calculators.envs] == [4, 4]  # each a TimeLimit
+
+
+def test_the_registered_turn_limit_truncates_with_a_complete_final_info():
+    vec = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=2, group_size=2, difficulty=1)
+    assert vec.max_episode_steps == 4 and vec.spec.max_episode_steps == 4
+    vec = gymnasium.make_vec(
+        "rlvr/Calculator-v0", num_envs=2, group_size=2, difficulty=1, max_episode_steps=2
+    )
+    vec.reset(seed=0)
+    answer = math_answer(vec.envs[0].task.ground_truth)
+    tasks = [env.task for env in vec.envs]
+    _, _, terminated, truncated, _ = vec.step([answer, "<calculator>2 + 3</calculator>"])
+    assert terminated.tolist() == [True, False] and not truncated.any()
+    _, rewards, terminated, truncated, info = vec.step(["ignored", "<calculator>2 * 3</calculator>"])
+    assert truncated.tolist() == [False, True] and not terminated.any()
+    assert info["_final_info"].tolist() == [False, True] and rewards.tolist() == [0.0, 0.0]
+    final = info["final_info"]
+    assert (
+        final["ground_truth"][1] == tasks[1].ground_truth and final["_success"][1] and not final["success"][1]
+    )
+    assert info["final_obs"][1] == "<result>6</result>"  # the state it would continue from
+
+
+def test_time_limit_semantics_truncate_on_the_last_turn_even_when_it_terminates():
+    vec = gymnasium.make_vec("rlvr/Calculator-v0", num_envs=1, difficulty=1, max_episode_steps=1)
+    vec.reset(seed=0)
+    _, rewards, terminated, truncated, _ = vec.step([math_answer(vec.envs[0].task.ground_truth)])
+    assert (rewards[0], terminated[0], truncated[0]) == (1.0, True, True)  # as gymnasium's TimeLimit
+    with pytest.raises(EnvConfigError, match="max_episode_steps=0"):
+        gymnasium.make_vec("rlvr/Calculator-v0", num_envs=1, max_episode_steps=0)
+
+
+def test_call_get_attr_and_set_attr_reach_the_sub_envs():
+    vec = gymnasium.make_vec("rlvr/Arithmetic-v0", num_envs=2, system_prompt="")
+    vec.reset(seed=0)
+    assert vec.get_attr("name") == ("arithmetic", "arithmetic")
+    assert vec.call("render") == (None, None)
+    vec.set_attr("timeout_seconds", [1.0, 2.0])
+    assert vec.get_attr("timeout_seconds") == (1.0, 2.0)
+    vec.set_attr("timeout_seconds", 3.0)
+    assert vec.get_attr("timeout_seconds") == (3.0, 3.0)
+    with pytest.raises(EnvConfigError, match="3 values for 2 envs"):
+        vec.set_attr("timeout_seconds", [1.0, 2.0, 3.0])
 
 
 class ErroringVerifier(InProcessVerifier):
@@ -179,6 +224,7 @@ def test_unscorable_rewards_are_flagged_and_optionally_nan(nan_rewards):
     vec = gymnasium.make_vec(
         "rlvr/Arithmetic-v0", num_envs=4, group_size=2, verifier=ErroringVerifier(), nan_rewards=nan_rewards
     )
+    assert isinstance(vec, UnknownRewardsAsNaN) == nan_rewards
     vec.reset(seed=0)
     _, rewards, _, _, info = vec.step(answers(vec.unwrapped))
     assert info["reward_known"].tolist() == [True, False, True, True]

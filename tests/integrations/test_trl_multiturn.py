@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+import gymnasium
 import pytest
+from gymnasium.envs.registration import EnvSpec
 
 from rlvr.envs import GeneratorSource, MultiTurnEnv
 from rlvr.envs.generators import ArithmeticGenerator
@@ -21,14 +23,15 @@ class RetryArithmetic(MultiTurnEnv):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("name", "arithmetic")
-        super().__init__(GeneratorSource(ArithmeticGenerator(), [1]), max_turns=2, **kwargs)
+        super().__init__(GeneratorSource(ArithmeticGenerator(), [1]), **kwargs)
 
     def feedback(self, action, response):
         return FEEDBACK
 
 
 def make_env():
-    return RetryArithmetic(observation="chat", system_prompt="")
+    spec = EnvSpec("RetryArithmetic-v0", entry_point=RetryArithmetic, max_episode_steps=2)
+    return gymnasium.make(spec, observation="chat", system_prompt="")
 
 
 @pytest.mark.slow
