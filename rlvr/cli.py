@@ -333,6 +333,15 @@ def _sample_commands() -> None:
 _sample_commands()
 
 
+def _rm_commands() -> None:
+    from rlvr.agents.reward_model.cli import register
+
+    register(app)
+
+
+_rm_commands()
+
+
 def main() -> None:
     app()
 
