@@ -54,7 +54,16 @@ def smol_judge() -> Iterator[tuple[str, CountingCompleter]]:
 
 
 def options(url: str, **more: Any) -> dict[str, Any]:
-    return {"endpoint": url, "model": "smollm2", "max_tokens": 24, "min_score": 1, "max_score": 5, **more}
+    # a generous deadline: on a loaded CPU a timed-out request would still run later and skew the counts
+    return {
+        "endpoint": url,
+        "model": "smollm2",
+        "max_tokens": 24,
+        "min_score": 1,
+        "max_score": 5,
+        "timeout": 300,
+        **more,
+    }
 
 
 def assert_explicit(result: pb.VerifyResponse) -> None:

@@ -12,10 +12,11 @@ from rlvr.verifier_server.engine.outcome import quote
 # "Score: 7", "score = 7/10", "**Score:** 7", "Rating: [[7]]" — the last one in the reply wins, since
 # judges reason first and conclude last.
 _LABELLED_SCORE = regex.compile(
-    r"(?:score|rating|grade)\W{0,6}?(?:is\W{0,3})?\[{0,2}\s*(-?\d+(?:\.\d+)?)\s*\]{0,2}(?:\s*/\s*\d+)?",
+    r"(?:score|rating|grade|rated)\W{0,6}?(?:is\W{0,3})?\[{0,2}\s*(-?\d+(?:\.\d+)?)\s*\]{0,2}(?:\s*/\s*\d+)?",
     regex.IGNORECASE,
 )
 _BRACKETED_SCORE = regex.compile(r"\[\[\s*(-?\d+(?:\.\d+)?)\s*\]\]")
+_OUT_OF_SCORE = regex.compile(r"(-?\d+(?:\.\d+)?)\s+out\s+of\s+\d+", regex.IGNORECASE)
 _BARE_SCORE = regex.compile(r"\s*\**\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*\d+)?\s*\**\s*\.?\s*")
 _LABELLED_CHOICE = regex.compile(
     r"(?:verdict|winner|better(?: answer| response)?|choice)\W{0,6}?(?:is\W{0,3})?\[{0,2}\s*"
@@ -42,13 +43,15 @@ def read_score(reply: str, low: float, high: float) -> Score:
     """The score in `reply`, which must lie in [low, high].
 
     Accepted, in order of trust: a JSON object with a "score" key, the last labelled score ("Score:
-    7", "Rating: [[7]]", "score = 7/10"), the last "[[7]]", or a reply that is only a number.
+    7", "Rating: [[7]]", "score = 7/10", "rated 7"), the last "[[7]]", the last "7 out of 10", or a
+    reply that is only a number.
     Raises UnreadableVerdict when none is there or the score is off the scale.
     """
     found = _json_score(reply)
     how = "json"
     if found is None:
-        for pattern, label in ((_LABELLED_SCORE, "labelled"), (_BRACKETED_SCORE, "bracketed")):
+        patterns = ((_LABELLED_SCORE, "labelled"), (_BRACKETED_SCORE, "bracketed"), (_OUT_OF_SCORE, "out of"))
+        for pattern, label in patterns:
             matches = pattern.findall(reply)
             if matches:
                 found, how = float(matches[-1]), label
