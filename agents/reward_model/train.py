@@ -27,6 +27,7 @@ from rlvr.verifier_server.verifiers.reward_model import (
     load_tokenizer,
     model_context,
     pad_batch,
+    quiet_transformers,
 )
 
 #: Learning rates when `lr` is not given: tiny random models need large steps (ALGORITHMS.md §9).
@@ -92,7 +93,6 @@ def load_base(cfg: RewardModelConfig, pairs: Sequence[PreferencePair]) -> tuple[
 
 def _load_for_training(model_dir: str, tokenizer_dir: str) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
 
     for what, folder in (("model", model_dir), ("tokenizer", tokenizer_dir)):
         if not Path(folder).is_dir():
@@ -103,17 +103,14 @@ def _load_for_training(model_dir: str, tokenizer_dir: str) -> tuple[Any, Any]:
         raise ModelLoadError(
             f"model dir {model_dir} has no config.json: pass a local Hugging Face model dir, or --model tiny"
         )
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the new score head is "missing from the checkpoint" by design
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, num_labels=1, dtype=torch.float32
-        )
-        tokenizer = load_tokenizer(Path(tokenizer_dir))
+        with quiet_transformers():  # the new score head is "missing from the checkpoint" by design
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, num_labels=1, dtype=torch.float32
+            )
+            tokenizer = load_tokenizer(Path(tokenizer_dir))
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"cannot load {model_dir} as a sequence-classification model: {exc}") from exc
-    finally:
-        hf_logging.set_verbosity(verbosity)
     embeddings = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > embeddings:
         raise ModelLoadError(
@@ -229,8 +226,9 @@ def train_reward_model(cfg: RewardModelConfig) -> dict[str, Any]:
     finally:
         bar.close()
         log.close()
-    model.save_pretrained(cfg.output)
-    tokenizer.save_pretrained(cfg.output)
+    with quiet_transformers():
+        model.save_pretrained(cfg.output)
+        tokenizer.save_pretrained(cfg.output)
     summary = {
         "base_model": cfg.model,
         "pairs": {"train": len(train_set), "held_out": len(held_set)},

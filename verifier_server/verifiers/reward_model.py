@@ -15,10 +15,11 @@ the end); the prompt keeps at most half the budget unless the completion needs l
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,12 +167,27 @@ def model_context(model: Any, tokenizer: Any) -> int:
     return min(usable) if usable else FALLBACK_CONTEXT
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No load reports or progress bars from transformers inside the block (a score head that is
+    missing is checked, not printed)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
 def load_scoring_model(model_dir: str, device: str, dtype: str) -> ScoringModel:
     """Load a reward-model dir for scoring; InvalidRequest saying why when it is not one."""
     try:
         import torch
         from transformers import AutoModelForSequenceClassification
-        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise ModelUnavailable(
             f"{NAME} needs torch and transformers on the server ({exc}); install them: pip install 'rlvr[train]'"
@@ -186,21 +202,16 @@ def load_scoring_model(model_dir: str, device: str, dtype: str) -> ScoringModel:
         raise InvalidRequest(
             f"{NAME}: device {device!r} asked, but this server sees no CUDA device; use 'cpu'"
         )
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=getattr(torch, dtype), output_loading_info=True
-        )
-        tokenizer = load_tokenizer(path)
+        with quiet_transformers():
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=getattr(torch, dtype), output_loading_info=True
+            )
+            tokenizer = load_tokenizer(path)
     except (OSError, ValueError, KeyError) as exc:
         raise InvalidRequest(
             f"{NAME}: cannot load a sequence-classification model from {model_dir!r}: {exc}"
         ) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         raise InvalidRequest(
