@@ -97,7 +97,7 @@ else
   read -r cpu_ns < /sys/fs/cgroup/cpuacct/cpuacct.usage
 fi
 while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < "$events"
-echo "report $report" >&2
+printf 'report %s\\n' "$report" >&2  # printf: echo would expand backslashes in it
 echo "cpu_ns=$cpu_ns oom_kills=$oom" >&2
 echo DONE_MARKER >&2
 """.replace("DONE_MARKER", DONE.decode())

@@ -131,18 +131,23 @@ def test_an_exit_status_of_128_plus_n_is_an_exit_code_and_a_signal_death_a_signa
     assert not killed[0].memory_exceeded and killed[1].timed_out  # SIGXCPU reads as the CPU limit
 
 
-def test_a_forged_exit_report_naming_another_status_is_ignored(either: DockerBackend) -> None:
-    # A report the reporter cannot overwrite (read-only), claiming an exit the status does not show.
+@pytest.mark.parametrize("forged", ["exit 3", r"\ncpu_ns=0\c"])
+def test_a_forged_exit_report_naming_another_status_is_ignored(either: DockerBackend, forged: str) -> None:
+    # A report the reporter cannot overwrite (read-only), claiming an exit the status does not show,
+    # or trying to inject lines into what the cleanup reports.
+    container = "print(open('/proc/1/stat').read().split()[21])"  # init's start time: which container
+    before = py(either, container).stdout
     forge = f"""
     import os
     with open({EXIT_REPORT!r}, "w") as f:
-        f.write("exit 3")
+        f.write({forged!r})
     os.chmod({EXIT_REPORT!r}, 0o444)
     os.kill(os.getpid(), 9)
     """
     result = py(either, forge)
-    assert (result.exit_code, result.signal) == (None, 9), result
+    assert (result.exit_code, result.signal) == (None, 9) and result.cpu_seconds > 0, result
     assert py(either, "import os; print(os.listdir('/dev/shm'))").stdout == b"[]\n"
+    assert py(either, container).stdout == before  # the container was kept: its cleanup worked
 
 
 def test_process_limit_stops_a_fork_bomb_and_the_container_stays_usable(sandbox: DockerBackend) -> None:
