@@ -1,4 +1,4 @@
-"""The `docker` sandbox backend: each run is a `docker exec` in a warm, locked-down, reused container."""
+"""`DockerBackend`: runs each command as one `docker exec` in a pooled warm container, and reads its result."""
 
 from __future__ import annotations
 
