@@ -162,3 +162,15 @@ def test_rm_train_explains_a_bad_data_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["rm", "train", str(data), "-o", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "pairs.jsonl:2: not a JSON line" in result.output
+
+
+def test_rm_train_without_a_held_out_split_says_so(tmp_path: Path) -> None:
+    data = write_arithmetic_pairs(tmp_path / "pairs.jsonl", 8)
+    out = tmp_path / "rm"
+    result = CliRunner().invoke(
+        app, ["rm", "train", str(data), "-o", str(out), "--eval-fraction", "0", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "no held-out pairs" in result.output
+    assert json.loads((out / "reward_model.json").read_text())["held_out"] is None
+    assert (out / "model.safetensors").exists()

@@ -153,13 +153,15 @@ def test_bad_options_fail_their_own_request_only(reward_dir: Path, tmp_path: Pat
     no_model = _plain()[2]
     too_long = requests(reward_dir, max_length=10_000)[3]
     two_labels = requests(build_reward_model(tmp_path / "two", num_labels=2))[4]
-    answers = verify_batch([good, missing_dir, no_model, too_long, two_labels])
+    empty = _with_options(pb.VerifyRequest(id="e", verifier="reward_model"), {"model": str(reward_dir)})
+    answers = verify_batch([good, missing_dir, no_model, too_long, two_labels, empty])
     assert answers[0].status == pb.PARTIAL
-    assert [a.status for a in answers[1:]] == [pb.INVALID_REQUEST] * 4
+    assert [a.status for a in answers[1:]] == [pb.INVALID_REQUEST] * 5
     assert "does not exist" in answers[1].message
     assert "option 'model' is required" in answers[2].message
     assert "exceeds the model's context of 64 tokens" in answers[3].message
     assert "2 output labels" in answers[4].message
+    assert "nothing to score" in answers[5].message
 
 
 def test_the_core_imports_without_torch_and_answers_error(reward_dir: Path) -> None:

@@ -365,6 +365,11 @@ class RewardModel(BatchVerifier):
         outcomes: list[Outcome] = [Outcome.invalid("")] * len(requests)
         groups: dict[RewardModelOptions, list[int]] = {}
         for index, opts in enumerate(options):
+            if not requests[index].prompt and not requests[index].response:
+                outcomes[index] = Outcome.invalid(
+                    f"{NAME}: prompt and response are both empty: nothing to score"
+                )
+                continue
             try:
                 groups.setdefault(RewardModelOptions.parse(opts), []).append(index)
             except InvalidRequest as exc:
