@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
+from rlvr.errors import RlvrError
 from rlvr.verifier_server.engine.outcome import quote
 
 #: Answers worth another attempt: the server is busy, rate-limiting or failed on its side.
@@ -30,11 +31,11 @@ CACHE_SIZE = 4096
 T = TypeVar("T")
 
 
-class EndpointTimeout(Exception):
+class EndpointTimeout(RlvrError, TimeoutError):
     """No usable answer before the call's deadline; the message says what the last attempt saw."""
 
 
-class EndpointFailed(Exception):
+class EndpointFailed(RlvrError, RuntimeError):
     """The endpoint answered with an error (or nothing readable) for good; `status` is the HTTP status."""
 
     def __init__(self, message: str, status: int | None = None):

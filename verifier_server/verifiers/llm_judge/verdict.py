@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import regex
 
+from rlvr.errors import RlvrError
 from rlvr.verifier_server.engine.outcome import quote
 
 # "Score: 7", "score = 7/10", "**Score:** 7", "Rating: [[7]]" — the last one in the reply wins, since
@@ -27,7 +28,7 @@ _BRACKETED_CHOICE = regex.compile(r"\[\[\s*(A|B|tie|C)\s*\]\]", regex.IGNORECASE
 _BARE_CHOICE = regex.compile(r"\s*\**\s*\[{0,2}(A|B|tie)\]{0,2}\s*\**\s*\.?\s*", regex.IGNORECASE)
 
 
-class UnreadableVerdict(ValueError):
+class UnreadableVerdict(RlvrError, ValueError):
     """The reply holds no verdict in the expected form; the message quotes the reply's start."""
 
 
