@@ -9,7 +9,7 @@ import pytest
 
 import rlvr
 from rlvr.verifier.v1 import verifier_pb2 as pb
-from rlvr.verifier_server.engine.specs import InvalidRewardSpec, dump_spec, load_spec
+from rlvr.verifier_server.engine.specs import InvalidRewardSpec, Spec, Term, dump_spec, load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "judged_math_reward.yaml"
 
@@ -110,10 +110,15 @@ def test_a_bad_gate_in_a_request_spec_is_invalid_request():
     assert result.status == pb.INVALID_REQUEST and "gate 'nope'" in result.message
 
 
-def test_gates_survive_yaml_and_json_round_trips(fake_judge):
+def test_gates_survive_yaml_and_json_round_trips_and_python_specs(fake_judge):
     spec = judged_math(fake_judge.url)
     assert load_spec(dump_spec(spec, "yaml")) == spec == load_spec(dump_spec(spec, "json"))
-    assert spec.terms[1].gate == "accuracy"
+    judge = {"endpoint": fake_judge.url, "model": "judge", "retries": 0}
+    built = Spec(
+        "judged_math",
+        [Term("math", name="accuracy"), Term("llm_judge", 0.5, "style", judge, gate="accuracy")],
+    )
+    assert built.to_proto() == spec
 
 
 def test_the_example_spec_loads_and_gates_its_judge_on_accuracy():
