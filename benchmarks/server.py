@@ -4,10 +4,12 @@
     python benchmarks/server.py --requests 2000      # scaled down
 
 Starts `rlvr serve` (gRPC + HTTP/JSON gateway) in a subprocess and drives it from this process:
-1. unloaded latency: healthy requests one at a time, per verifier (the baseline of section 2);
+1. unloaded latency: each healthy kind (format, math, code) alone, sent exactly as in section 2 at
+   its share of the rate: the baseline of section 2;
 2. mixed load: `--requests` items (format, math, code, with ~5 % pathological sympy inputs and ~5 %
-   hostile programs) over `--streams` concurrent VerifyStreams, each stream keeping one item in flight;
-   throughput, p50/p99 per kind, statuses, lost items (must be 0), p99 ratio to unloaded;
+   hostile programs) over `--streams` concurrent VerifyStreams, open loop at `--rate` items/s;
+   throughput, p50/p99 per kind, statuses, p99 ratio to unloaded, how late TIMEOUT answers come
+   after their deadline, lost items (must be 0), and the server's own histograms;
 3. the same work by every path: in-process `verify_batch` (baseline), gRPC VerifyBatch, VerifyStream,
    unary Verify, and the HTTP/JSON gateway (batch and unary), for format and for math.
 """
@@ -35,8 +37,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier.v1 import verifier_pb2_grpc as pb_grpc
+from rlvr.verifier_server.engine import registry
 from rlvr.verifier_server.engine.core import verify_batch
-from rlvr.verifier_server.engine.messages import request_to_dict
+from rlvr.verifier_server.engine.messages import options_dict, request_to_dict
 from rlvr.verifier_server.service.client import AsyncClient, Client
 
 # ---------------------------------------------------------------- workload
@@ -65,6 +68,8 @@ _PATHOLOGICAL = (
     ("\\boxed{{(x+1)^{{{n}}}-(x-1)^{{{n}}}}}", "(x-1)^{{{n}}}"),  # huge symbolic expansion
     ("\\boxed{{10^{{10^{{10^{{{n}}}}}}}}}", "10^{{10^{{10^{{{n}}}}}}}+1"),  # exponent tower
     ("\\boxed{{((((((x+1)^2+1)^2+1)^2+1)^2+1)^2+{n})^{{{n}}}}}", "(x+{n})^{{{n}}}"),  # nested powers
+    # sqrt(2) is not rational: no exact modular shortcut, so this one runs to its deadline
+    ("\\boxed{{(\\sqrt{{2}}x+1)^{{{n}}}-(x-1)^{{{n}}}}}", "(x-1)^{{{n}}}"),
 )
 
 
@@ -112,18 +117,17 @@ def hostile_code_request(i: int, rng: random.Random) -> pb.VerifyRequest:
     return request
 
 
+HEALTHY = {"format": format_request, "math": math_request, "code": code_request}
+MAKERS = {**HEALTHY, "math_pathological": pathological_math_request, "code_hostile": hostile_code_request}
+MIX = {"format": 0.50, "math": 0.30, "code": 0.10, "math_pathological": 0.05, "code_hostile": 0.05}
+
+
 def mixed_workload(count: int, rng: random.Random) -> list[pb.VerifyRequest]:
-    """~50 % format, ~30 % math, ~10 % code, ~5 % pathological math, ~5 % hostile code, shuffled."""
-    makers = [
-        (0.50, format_request),
-        (0.30, math_request),
-        (0.10, code_request),
-        (0.05, pathological_math_request),
-        (0.05, hostile_code_request),
-    ]
-    requests = []
-    for share, make in makers:
-        requests.extend(make(len(requests) + i, rng) for i in range(round(count * share)))
+    """`MIX` of `count` requests (~50 % format, ~30 % math, ~10 % code, ~5 % pathological math, ~5 %
+    hostile code), shuffled."""
+    requests: list[pb.VerifyRequest] = []
+    for name, share in MIX.items():
+        requests.extend(MAKERS[name](len(requests) + i, rng) for i in range(round(count * share)))
     rng.shuffle(requests)
     return requests
 
@@ -150,12 +154,22 @@ class Tally:
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
     errors: dict[str, str] = field(default_factory=dict)  # kind -> first ERROR message
+    timed_out: dict[str, float] = field(default_factory=dict)  # id -> latency of a TIMEOUT answer
+    latency_of: dict[str, float] = field(default_factory=dict)  # id -> latency
 
     def add(self, response: pb.VerifyResponse, latency: float) -> None:
         self.latencies[kind(response.id)].append(latency)
+        self.latency_of[response.id] = latency
+        if response.status == pb.TIMEOUT:
+            self.timed_out[response.id] = latency
         self.statuses[kind(response.id)][pb.Status.Name(response.status)] += 1
         if response.status == pb.ERROR:
             self.errors.setdefault(kind(response.id), response.message[:160])
+
+
+def deadline(request: pb.VerifyRequest) -> float:
+    """The check's deadline in seconds (`timeout_seconds`, else the verifier's own), as the server computes it."""
+    return registry.get_verifier(request.verifier).timeout_for(request, options_dict(request.options))
 
 
 def ms(seconds: float) -> str:
@@ -221,17 +235,20 @@ class ServerProcess:
 # ---------------------------------------------------------------- 1. unloaded latency
 
 
-def unloaded(target: str, per_kind: int, rng: random.Random) -> dict[str, list[float]]:
+def unloaded(
+    target: str, per_kind: int, rate: float, streams: int, rng: random.Random
+) -> dict[str, list[float]]:
+    """Each healthy kind alone, sent as in section 2 (open loop at its share of `rate`, over
+    `streams` streams): section 2's traffic of that kind without the rest of the load.
+
+    Code runs a quarter as many (each starts a sandbox).
+    """
     latencies: dict[str, list[float]] = {}
-    with Client(target) as client:
-        for name, make in (("format", format_request), ("math", math_request), ("code", code_request)):
-            samples = []
-            for i in range(per_kind):
-                request = make(10_000_000 + i, rng)
-                started = time.perf_counter()
-                client.verify(request)
-                samples.append(time.perf_counter() - started)
-            latencies[name] = samples
+    for name, make in HEALTHY.items():
+        count = per_kind if name != "code" else max(1, per_kind // 4)
+        requests = [make(10_000_000 + i, rng) for i in range(count)]
+        tally, _, _ = asyncio.run(mixed_load(target, requests, streams, rate * MIX[name]))
+        latencies[name] = tally.latencies[name]
     return latencies
 
 
@@ -441,18 +458,21 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=10_000, help="mixed requests in section 2")
     parser.add_argument("--streams", type=int, default=500, help="concurrent VerifyStreams in section 2")
-    parser.add_argument("--rate", type=float, default=100.0, help="section 2 arrivals/s (0: closed loop)")
+    parser.add_argument("--rate", type=float, default=20.0, help="section 2 arrivals/s (0: closed loop)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
     parser.add_argument(
         "--serve-args", default="", help="extra `rlvr serve` flags, e.g. '--burst-workers 64'"
     )
     parser.add_argument("--sections", default="1,2,3", help="which sections to run, e.g. 1,3")
+    parser.add_argument(
+        "--kinds", default="", help="keep only these kinds in section 2, e.g. format,math (default all)"
+    )
     parser.add_argument("--format-requests", type=int, default=20_000, help="format requests in section 3")
     parser.add_argument("--math-requests", type=int, default=400, help="healthy math requests in section 3")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--unary-fraction", type=int, default=4, help="unary paths run 1/N of the items")
     parser.add_argument(
-        "--unloaded", type=int, default=50, help="sequential requests per verifier in section 1"
+        "--unloaded", type=int, default=300, help="requests per healthy kind in section 1 (code: 1/4)"
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -468,14 +488,18 @@ def main() -> None:
             client.verify_batch(warm * 2)
         verify_batch(warm * 2)  # and so do this process's own (the in-process baseline)
 
-        base = unloaded(server.target, args.unloaded, rng)
-        print(f"\n1. unloaded latency, one request at a time ({args.unloaded} per verifier), ms")
+        base = unloaded(server.target, args.unloaded, args.rate, args.streams, rng)
+        print(
+            f"\n1. unloaded latency: each healthy kind alone, paced as in section 2 ({args.unloaded} each), ms"
+        )
         print(f"{'verifier':<22}{'p50':>9}{'p99':>10}")
         for name, samples in base.items():
             print(f"{name:<22}{ms(percentile(samples, 0.5))}{ms(percentile(samples, 0.99))}")
 
         if "2" in args.sections:
             requests = mixed_workload(args.requests, rng)
+            if args.kinds:
+                requests = [r for r in requests if kind(r.id) in args.kinds.split(",")]
             tally, seconds, lost = asyncio.run(mixed_load(server.target, requests, args.streams, args.rate))
             answered = sum(len(v) for v in tally.latencies.values())
             pacing = f"open loop at {args.rate:g}/s" if args.rate else "closed loop"
@@ -484,18 +508,32 @@ def main() -> None:
                 f"{answered / seconds:.0f} items/s, lost = {lost}"
             )
             print(f"{'kind':<22}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'p99/unloaded':>14}  statuses")
+            ratios: dict[str, float] = {}
             for name in sorted(tally.latencies):
                 samples = tally.latencies[name]
                 p99 = percentile(samples, 0.99)
-                ratio = f"{p99 / percentile(base[name], 0.99):13.1f}x" if name in base else f"{'':>14}"
+                if name in base:
+                    ratios[name] = p99 / percentile(base[name], 0.99)
+                ratio = f"{ratios[name]:13.1f}x" if name in base else f"{'':>14}"
                 statuses = ", ".join(f"{s}={n}" for s, n in tally.statuses[name].most_common())
                 print(
                     f"{name:<22}{len(samples):>6}{ms(percentile(samples, 0.5))} {ms(p99)}{ratio}  {statuses}"
                 )
-            timeouts = sum(c["TIMEOUT"] for c in tally.statuses.values())
-            print(f"timeouts: {timeouts}; lost: {lost}")
+            deadlines = {r.id: deadline(r) for r in requests}
+            late = [latency - deadlines[i] for i, latency in tally.timed_out.items()]
+            overdue = sum(latency > deadlines[i] + 0.5 for i, latency in tally.latency_of.items())
+            print(
+                f"TIMEOUT answers: {len(late)}, past their deadline by p50 {ms(percentile(late, 0.5)).strip()} ms, "
+                f"max {ms(max(late, default=0.0)).strip()} ms; answers of any status later than deadline + 0.5 s: "
+                f"{overdue}; lost: {lost}"
+            )
             for name, message in sorted(tally.errors.items()):
                 print(f"first ERROR of {name}: {message}")
+            print(
+                f"targets: format p99 {ratios.get('format', float('nan')):.2f}x and math p99 "
+                f"{ratios.get('math', float('nan')):.2f}x unloaded (<= 2x), TIMEOUT at most "
+                f"{max(late, default=0.0):.2f} s late (<= 0.5 s), lost {lost} (0)"
+            )
             print_server_view(server.scrape())
 
         if "3" not in args.sections:
