@@ -46,6 +46,7 @@ def train(
         int, typer.Option(help="Pairs made per prompt from `rlvr sample` records.")
     ] = 4,
     seed: Annotated[int, typer.Option(help="Split, shuffle and init seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda or cuda:N.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
@@ -71,9 +72,9 @@ def train(
         raise typer.Exit(2) from None
     held = summary["held_out"]
     accuracy = f"held-out pair accuracy {held['eval/accuracy']:.3f}" if held else "no held-out pairs"
-    typer.echo(
-        f"saved {output} ({summary['pairs']['train']} train pairs, {summary['steps']} steps): {accuracy}"
-    )
+    pairs = summary["pairs"]
+    cut = f", {pairs['truncated']} truncated to {summary['max_length']} tokens" if pairs["truncated"] else ""
+    typer.echo(f"saved {output} ({pairs['train']} train pairs{cut}, {summary['steps']} steps): {accuracy}")
 
 
 def register(app: typer.Typer) -> None:

@@ -51,6 +51,7 @@ class RewardModelConfig:
     eval_every: int = 0
     pairs_per_prompt: int = 4
     seed: int = 0
+    device: str = "auto"
     threads: int | None = None
     progress: bool = True
 
@@ -127,7 +128,7 @@ def _load_for_training(model_dir: str, tokenizer_dir: str) -> tuple[Any, Any]:
 
 def _rewards(model: Any, encoded: Sequence[Encoded]) -> torch.Tensor:
     input_ids, mask = pad_batch([e.ids for e in encoded], model.config.pad_token_id)
-    return model(input_ids=input_ids, attention_mask=mask).logits[:, 0]
+    return model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits[:, 0]
 
 
 def evaluate(
@@ -163,13 +164,18 @@ def train_reward_model(cfg: RewardModelConfig) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.max_length < 2:
-        raise ValueError("epochs and batch_size must be >= 1 and max_length >= 2")
+        raise ValueError(
+            f"epochs and batch_size must be >= 1 and max_length >= 2, got {cfg.epochs}, {cfg.batch_size}, "
+            f"{cfg.max_length}"
+        )
     pairs = read_pairs(cfg.data, pairs_per_prompt=cfg.pairs_per_prompt)
     train, held = split_pairs(pairs, cfg.eval_fraction, cfg.seed)
     if not train:
         raise PreferenceDataError(f"{cfg.data}: every pair went to the held-out split; lower --eval-fraction")
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_base(cfg, pairs)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
     max_length = min(cfg.max_length, model_context(model, tokenizer))
 
     def encoded(subset: Sequence[PreferencePair]) -> list[tuple[Encoded, Encoded]]:
@@ -231,10 +237,15 @@ def train_reward_model(cfg: RewardModelConfig) -> dict[str, Any]:
         tokenizer.save_pretrained(cfg.output)
     summary = {
         "base_model": cfg.model,
-        "pairs": {"train": len(train_set), "held_out": len(held_set)},
+        "pairs": {
+            "train": len(train_set),
+            "held_out": len(held_set),
+            "truncated": sum(c.truncated or r.truncated for c, r in train_set + held_set),
+        },
         "steps": step,
         "lr": lr,
         "max_length": max_length,
+        "device": device,
         "held_out": last_eval,
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
     }

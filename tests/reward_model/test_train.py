@@ -164,13 +164,24 @@ def test_rm_train_explains_a_bad_data_line(tmp_path: Path) -> None:
     assert "pairs.jsonl:2: not a JSON line" in result.output
 
 
-def test_rm_train_without_a_held_out_split_says_so(tmp_path: Path) -> None:
+def test_rm_train_without_a_held_out_split_says_so_and_counts_truncated_pairs(tmp_path: Path) -> None:
     data = write_arithmetic_pairs(tmp_path / "pairs.jsonl", 8)
     out = tmp_path / "rm"
-    result = CliRunner().invoke(
-        app, ["rm", "train", str(data), "-o", str(out), "--eval-fraction", "0", "--no-progress"]
-    )
+    args = [
+        "rm",
+        "train",
+        str(data),
+        "-o",
+        str(out),
+        "--eval-fraction",
+        "0",
+        "--max-length",
+        "16",
+        "--no-progress",
+    ]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "no held-out pairs" in result.output
-    assert json.loads((out / "reward_model.json").read_text())["held_out"] is None
+    assert "no held-out pairs" in result.output and "8 truncated to 16 tokens" in result.output
+    summary = json.loads((out / "reward_model.json").read_text())
+    assert summary["held_out"] is None and summary["pairs"]["truncated"] == 8
     assert (out / "model.safetensors").exists()
