@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+
 import pytest
 import sympy
 
-from rlvr.verifier_server.verifiers.math import AnswerTooLarge, ParseConfig, ParseError, parse_answer
+from rlvr.verifier_server.verifiers.math import AnswerTooLarge, ParseConfig, ParseError, parse, parse_answer
 from rlvr.verifier_server.verifiers.math.values import IntervalValue, Relation, Seq, SetOp, Text
 
 x = sympy.Symbol("x")
@@ -87,3 +90,13 @@ def test_deep_nesting_and_long_answers_are_refused() -> None:
         parse_answer("(" * 300 + "1" + ")" * 300)
     with pytest.raises(ParseError, match="characters long"):
         parse_answer("1+" * 2000 + "1")
+
+
+def test_the_documented_grammar_is_the_parsers_own() -> None:
+    """docs/math.md shows the grammar block of the parser package's docstring, unchanged."""
+    lines = (parse.__doc__ or "").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("answer "))
+    end = next(i for i in range(start, len(lines)) if not lines[i].strip())
+    block = textwrap.dedent("\n".join(lines[start:end]))
+    docs = (Path(__file__).parents[2] / "docs" / "math.md").read_text(encoding="utf-8")
+    assert f"```ebnf\n{block}\n```" in docs
