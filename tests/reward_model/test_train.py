@@ -185,3 +185,42 @@ def test_rm_train_without_a_held_out_split_says_so_and_counts_truncated_pairs(tm
     summary = json.loads((out / "reward_model.json").read_text())
     assert summary["held_out"] is None and summary["pairs"]["truncated"] == 8
     assert (out / "model.safetensors").exists()
+
+
+def write_sample_file(path: Path, prompts: int) -> list:
+    """`rlvr sample`'s JSON lines for Arithmetic tasks: two boxed right answers and two unboxed guesses
+    per prompt, scored by the real `math` verifier and written by `sample_record`."""
+    from rlvr.agents.sample import Completion, env_prompts, sample_record
+
+    run = {"source": "rlvr/Arithmetic-v0", "model": "scripted", "backend": "test", "sampling": {}}
+    tasks = env_prompts("rlvr/Arithmetic-v0", prompts)
+    with path.open("w", encoding="utf-8") as sink:
+        for task in tasks:
+            answer = task.ground_truth
+            texts = [f"\\boxed{{{answer}}}", f"It is \\boxed{{{answer}}}.", f"maybe {answer}1", "no idea"]
+            requests = []
+            for text in texts:
+                request = pb.VerifyRequest()
+                request.CopyFrom(task.request)
+                request.response = text
+                requests.append(request)
+            for index, (text, response) in enumerate(zip(texts, verify_batch(requests))):
+                record = sample_record(
+                    task, index, Completion(text, "stop"), response, run, verify_seconds=0.0
+                )
+                sink.write(json.dumps(record) + "\n")
+    return tasks
+
+
+def test_rlvr_sample_output_trains_a_reward_model(tmp_path: Path) -> None:
+    samples = tmp_path / "samples.jsonl"
+    tasks = write_sample_file(samples, prompts=10)
+    pairs = read_pairs(samples)
+    assert len(pairs) == 10 * 4  # 2 correct x 2 incorrect per prompt
+    assert {p.prompt for p in pairs} == {t.request.prompt for t in tasks}
+    assert all("boxed" in p.chosen and "boxed" not in p.rejected for p in pairs)
+    out = tmp_path / "rm"
+    result = CliRunner().invoke(app, ["rm", "train", str(samples), "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads((out / "reward_model.json").read_text())["pairs"]
+    assert counts["train"] + counts["held_out"] == 40 and counts["held_out"] >= 4  # whole prompts held out
