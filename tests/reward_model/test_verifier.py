@@ -178,3 +178,13 @@ def test_the_core_imports_without_torch_and_answers_error(reward_dir: Path) -> N
     status, message = result.stdout.split(" ", 1)
     assert int(status) == pb.ERROR
     assert "needs torch and transformers" in message and "rlvr[train]" in message
+
+
+def test_reward_model_requests_run_on_the_model_lane() -> None:
+    from rlvr.verifier_server.service.execution import lane_of
+
+    mixed = pb.VerifyRequest(response="x")
+    mixed.reward_spec.terms.add(name="accuracy", verifier="math", weight=1.0)
+    mixed.reward_spec.terms.add(name="preference", verifier="reward_model", weight=0.1)
+    assert registry.get_verifier("reward_model").lane_name() == "model"
+    assert lane_of(mixed) == "model"
