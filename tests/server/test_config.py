@@ -38,6 +38,10 @@ def test_bad_values_name_the_setting(tmp_path):
         load_config({"port": 70000}, environ={})
     with pytest.raises(ConfigError, match="tls_key"):
         ServerConfig(tls_cert="cert.pem")
+    with pytest.raises(ConfigError, match="long_workers >= 0"):
+        load_config({}, environ={"RLVR_LONG_WORKERS": "-1"})
+    with pytest.raises(ConfigError, match="long_after > 0"):
+        ServerConfig(long_after=0)
     typo = tmp_path / "typo.yaml"
     typo.write_text("prot: 1\n")
     with pytest.raises(ConfigError, match="unknown settings \\['prot'\\]"):

@@ -31,7 +31,7 @@ class ServerConfig:
     port: int = 50051
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     memory_limit_mb: int = 4096  # address-space limit of each worker process
-    slow_after: float = 0.1  # a check running longer is demoted (nice 19) and an extra worker started
+    slow_after: float = 0.03  # a check running longer is demoted (nice 19) and an extra worker started
     burst_workers: int = field(default_factory=lambda: 8 * (os.cpu_count() or 1))  # cap on those extras
     worker_nice: int = 5  # workers yield the CPU to the event loop, which runs the inline checks
     long_workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # for kinds that run long
