@@ -1,25 +1,35 @@
-"""In-sandbox driver of `ProcessBackend.run_many`: runs one command once per stdin, each run limited.
+"""In-sandbox driver of the process backend: waits for one job, then runs its command once per stdin.
 
-Runs as `python3 -I -S -c <this source> MANIFEST_FD CONTROL_FD` inside the sandbox (the system
-Python 3, stdlib only, so it imports nothing of rlvr). The manifest (marshal) holds the command, the
-work-dir files, the rlimits and, per run, its stdin and the fds of its own stdout/stderr pipes to
-the host. Per run it restores the work dir, forks the command under the rlimits, enforces the wall
-limit, kills every other process left in the sandbox, reaps them (it is a child subreaper) and
-writes one line to CONTROL_FD: `index exit_code signal cpu_seconds wall_seconds peak_rss_bytes timed_out`.
-It makes itself non-dumpable so the program (same uid) cannot read or patch its memory through /proc.
+Runs as `python3 -I -S -c <this source> HANDOFF_FD` inside a sandbox started ahead of demand (the
+system Python 3, stdlib only, so it imports nothing of rlvr). It makes itself non-dumpable (so the
+program, same uid, cannot read or patch its memory or fds through /proc) and a child subreaper,
+writes one byte to the handoff socket to say it is ready, and blocks until the host sends the job:
+one message whose SCM_RIGHTS fds are [manifest, control, per-run stdout and stderr pipes, collect
+pipes]. The manifest (marshal) holds the command, the work-dir files, the rlimits, the wall limit,
+per run its stdin and the indexes of its pipes, and the indexes of the collect pipes.
+
+Per run it restores the work dir, forks the command under the rlimits with its own pipes, enforces
+the wall limit, kills every other process left in the sandbox, reaps them and writes one line to
+the control pipe: `index exit_code signal cpu_seconds wall_seconds peak_rss_bytes timed_out`.
+After the last run it writes each collected file to its pipe as b"1" + its bytes (nothing when it
+is missing), then exits, which ends the sandbox.
 """
 
+import _socket
+import array
 import ctypes
 import marshal
 import os
 import resource
 import select
 import signal
+import stat
 import sys
 import time
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+MAX_FDS = 253  # the kernel's SCM_MAX_FD
 
 
 def read_all(fd):
@@ -29,6 +39,23 @@ def read_all(fd):
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+def receive_job(handoff_fd):
+    """Say we are ready, then wait for the job: the manifest and the fds it refers to by index."""
+    sock = _socket.socket(fileno=handoff_fd)
+    sock.send(b"R")
+    _, ancillary, _, _ = sock.recvmsg(1, _socket.CMSG_SPACE(MAX_FDS * 4))
+    fds = array.array("i")
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    sock.close()
+    if not fds:
+        sys.exit("no job arrived")  # the host gave up on this sandbox
+    manifest = marshal.loads(read_all(fds[0]))
+    os.close(fds[0])
+    return manifest, list(fds)
 
 
 def reset_workdir(workdir, files):
@@ -72,7 +99,7 @@ def child(command, stdin_fd, out_fd, err_fd, limits):
 def kill_and_reap_all():
     """SIGKILL every process of the run (all but us and pid 1) and reap them; return their rusage sum."""
     cpu, peak = 0.0, 0
-    try:  # noqa: SIM105 -- contextlib would cost import time in every batch
+    try:  # noqa: SIM105 -- contextlib would cost import time in every sandbox
         os.kill(-1, signal.SIGKILL)
     except OSError:
         pass
@@ -85,39 +112,66 @@ def kill_and_reap_all():
         peak = max(peak, usage.ru_maxrss)
 
 
+def run_once(index, run, manifest, fds, control):
+    reset_workdir(manifest["workdir"], manifest["files"])
+    stdin_fd = os.memfd_create("stdin")
+    os.write(stdin_fd, run["stdin"])
+    os.lseek(stdin_fd, 0, os.SEEK_SET)
+    out_fd, err_fd = fds[run["stdout"]], fds[run["stderr"]]
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        child(manifest["command"], stdin_fd, out_fd, err_fd, manifest["limits"])
+    os.close(stdin_fd)
+    os.close(out_fd)  # the host sees EOF once every process of this run is gone
+    os.close(err_fd)
+    pidfd = os.pidfd_open(pid)
+    timed_out = not select.select([pidfd], [], [], manifest["wall_seconds"])[0]
+    os.close(pidfd)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.monotonic() - start
+    cpu, peak = kill_and_reap_all()
+    cpu += usage.ru_utime + usage.ru_stime
+    peak = max(peak, usage.ru_maxrss) * 1024
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    os.write(control, f"{index} {code} {sig} {cpu:.6f} {wall:.6f} {peak} {int(timed_out)}\n".encode())
+
+
+def send_file(path, fd):
+    """b"1" + the bytes of work-dir file `path` to pipe `fd` (nothing if it is not a regular file)."""
+    try:
+        src = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(src).st_mode):
+            return
+        os.write(fd, b"1")
+        while chunk := os.read(src, 1 << 20):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+    except BrokenPipeError:  # the host stopped reading at the file-size cap
+        pass
+    finally:
+        os.close(src)
+
+
 def main():
     libc = ctypes.CDLL(None)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    manifest = marshal.loads(read_all(int(sys.argv[1])))
-    control = int(sys.argv[2])
-    workdir = manifest["workdir"]
+    manifest, fds = receive_job(int(sys.argv[1]))
+    control = fds[manifest["control"]]
     for index, run in enumerate(manifest["runs"]):
-        reset_workdir(workdir, manifest["files"])
-        stdin_fd = os.memfd_create("stdin")
-        os.write(stdin_fd, run["stdin"])
-        os.lseek(stdin_fd, 0, os.SEEK_SET)
-        start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            child(manifest["command"], stdin_fd, run["stdout"], run["stderr"], manifest["limits"])
-        os.close(stdin_fd)
-        os.close(run["stdout"])  # the host sees EOF once every process of this run is gone
-        os.close(run["stderr"])
-        pidfd = os.pidfd_open(pid)
-        timed_out = not select.select([pidfd], [], [], manifest["wall_seconds"])[0]
-        os.close(pidfd)
-        if timed_out:
-            os.kill(pid, signal.SIGKILL)
-        _, status, usage = os.wait4(pid, 0)
-        wall = time.monotonic() - start
-        cpu, peak = kill_and_reap_all()
-        cpu += usage.ru_utime + usage.ru_stime
-        peak = max(peak, usage.ru_maxrss) * 1024
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        line = f"{index} {code} {sig} {cpu:.6f} {wall:.6f} {peak} {int(timed_out)}\n"
-        os.write(control, line.encode())
+        run_once(index, run, manifest, fds, control)
+    for path, at in manifest["collect"].items():
+        send_file(os.path.join(manifest["workdir"], path), fds[at])
+        os.close(fds[at])
+    os.close(control)
 
 
 main()

@@ -2,9 +2,8 @@
 
 Runs as `python3 -I -S -c <this source> SPEC_FD` as root of a fresh user namespace (mapped to the
 run's unprivileged host uid) that also owns fresh mount, pid, net, ipc, uts and cgroup namespaces,
-created by util-linux `unshare`. The spec (marshal) holds the binds, the work-dir size and files
-(as inherited fds), the environment, the seccomp program, the status fd and the command. It writes
-bwrap-compatible `--json-status-fd` documents: `child-pid` (its host pid) first, `exit-code` last.
+created by util-linux `unshare`. The spec (marshal) holds the binds, the work-dir size, the
+environment, the seccomp program, the status fd and the command. It writes bwrap-compatible `--json-status-fd` documents: `child-pid` (its host pid) first, `exit-code` last.
 Before the command runs it drops the capability bounding set, sets no_new_privs and loads the
 seccomp filter; it makes itself non-dumpable so the command cannot patch it through /proc.
 """
@@ -90,14 +89,6 @@ def build_root(spec, root):
     os.mkdir(workdir)
     mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec['workdir_bytes']},mode=0755")
     os.symlink(spec["workdir"], root + "/tmp")
-    for path, fd in spec["files"].items():
-        target = os.path.join(workdir, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
-        data = memoryview(read_all(fd))
-        while data:
-            data = data[os.write(out, data) :]
-        os.close(out)
     os.mkdir(root + "/.old")
     check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
     os.chdir("/")

@@ -37,7 +37,7 @@ _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/altern
 
 
 def memfd(data: bytes, name: str = "rlvr") -> int:
-    """A close-on-exec fd holding `data`, positioned at its start (bwrap `--file`/`--seccomp`, a stdin)."""
+    """A close-on-exec fd holding `data`, positioned at its start (bwrap `--seccomp`, a job's manifest)."""
     fd = os.memfd_create(name, os.MFD_CLOEXEC)
     view = memoryview(data)
     while view:
@@ -80,16 +80,6 @@ def rlimits(limits: Limits, extra_processes: int) -> dict[str, tuple[int, int]]:
     }
 
 
-def prlimit_argv(prlimit: str, limits: dict[str, tuple[int, int]]) -> list[str]:
-    """util-linux `prlimit` arguments applying `limits` and then exec'ing what follows."""
-    flags = {"CPU": "cpu", "AS": "as", "DATA": "data", "NPROC": "nproc", "NOFILE": "nofile", "FSIZE": "fsize"}
-    flags["CORE"] = "core"
-    argv = [prlimit]
-    for name, (soft, hard) in limits.items():
-        argv.append(f"--{flags[name.removeprefix('RLIMIT_')]}={soft}:{hard}")
-    return [*argv, "--"]
-
-
 @dataclass(frozen=True)
 class Bwrap:
     """The fixed part of every sandbox's command line: tool paths and the system binds."""
@@ -98,6 +88,7 @@ class Bwrap:
     setpriv: str
     binds: tuple[str, ...]
     name = "bubblewrap"
+    own_processes = 1  # in the sandbox, under the run's uid: the driver (pid 1)
 
     def command(
         self,
@@ -105,13 +96,12 @@ class Bwrap:
         workdir_mb: int,
         seccomp_fd: int,
         status_fd: int,
-        files: dict[str, int],
         payload: Sequence[str],
     ) -> tuple[list[str], list[int]]:
         """The host command starting `payload` (argv inside the sandbox) as `uid`, all namespaces new.
 
-        `files` maps work-dir paths to fds to copy them from; returns the command and the extra fds
-        it needs inherited (none for bwrap), which the caller closes once it has started.
+        Returns the command and the extra fds it needs inherited (none for bwrap), which the caller
+        closes once it has started.
         """
         argv = []
         if os.geteuid() == 0:
@@ -120,33 +110,25 @@ class Bwrap:
             argv += [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
         # --die-with-parent also arms the outer bwrap's parent-death signal: if the caller (a verifier
         # worker, say) is SIGKILLed, bwrap dies, then its init, then the whole pid namespace.
-        argv += [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(uid), "--gid", str(uid)]
+        # --as-pid-1: our driver is the namespace's init, which its programs cannot signal at all.
+        argv += [
+            self.bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--as-pid-1",
+            "--uid",
+            str(uid),
+            "--gid",
+            str(uid),
+        ]
         argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session", *self.binds]
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += ["--size", str(workdir_mb * MIB), "--tmpfs", WORKDIR, "--symlink", WORKDIR, "/tmp"]
-        argv += file_args(files)
         argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
         for key, value in SANDBOX_ENV.items():
             argv += ["--setenv", key, value]
         argv += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *payload]
         return argv, []
-
-
-def file_args(files: dict[str, int]) -> list[str]:
-    """bwrap arguments copying each memfd of `files` (work-dir relative path -> fd) into the work dir."""
-    args: list[str] = []
-    made: set[str] = set()
-    for path, fd in files.items():
-        parents = []
-        parent = os.path.dirname(path)
-        while parent and parent not in made:
-            made.add(parent)
-            parents.append(parent)
-            parent = os.path.dirname(parent)
-        for parent in reversed(parents):
-            args += ["--dir", f"{WORKDIR}/{parent}"]
-        args += ["--perms", "0755", "--file", str(fd), f"{WORKDIR}/{path}"]
-    return args
 
 
 def check_relative(path: str) -> None:
@@ -190,7 +172,8 @@ class Launched:
         self.init_pidfd: int | None = None
         self.memory_cgroup: MemoryCgroup | None = None  # set when the sandbox runs in one
 
-    def _open_init(self, status: bytes) -> None:
+    def open_init(self, status: bytes) -> None:
+        """Hold a pidfd on the sandbox's init, named by the `child-pid` in bwrap's `status` so far."""
         child = parse_status(status).get("child-pid")
         if child is not None and self.init_pidfd is None:
             with contextlib.suppress(ProcessLookupError):
@@ -199,7 +182,7 @@ class Launched:
 
     def kill(self, status: bytes) -> None:
         """SIGKILL the sandbox's init (the kernel then kills its whole pid namespace) and bwrap."""
-        self._open_init(status)
+        self.open_init(status)
         if self.init_pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self.init_pidfd, signal.SIGKILL)
@@ -213,7 +196,7 @@ class Launched:
         cpu = usage.ru_utime + usage.ru_stime
         # Not bwrap's own ru_maxrss: vfork()ed from us, it inherits our peak RSS across the exec.
         peak = 0
-        self._open_init(status)
+        self.open_init(status)
         if self.init_pidfd is not None and self.init_pid is not None:
             try:
                 if not select.select([self.init_pidfd], [], [], timeout)[0]:

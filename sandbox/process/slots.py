@@ -62,25 +62,56 @@ class SlotPool:
                 if fd is not None:
                     os.close(fd)
 
+    def try_take(self) -> Slot | None:
+        """A free uid, held exclusively until `Slot.release`, or None when all are busy."""
+        # Lowest free slot first: a process keeps reusing the same few uids, whose per-slot state
+        # (lock file, memory cgroup) is then already warm; busy slots cost one flock each.
+        for i in range(self.count):
+            uid = self.uid_base + i
+            fd = self._try_lock(uid)
+            if fd is not None:
+                os.pwrite(fd, _BUSY, 0)
+                return Slot(uid, fd)
+        return None
+
+    def take(self, poll_seconds: float = 0.005) -> Slot:
+        """A free uid, held exclusively until `Slot.release`; waits while all are busy."""
+        while (slot := self.try_take()) is None:
+            time.sleep(poll_seconds)
+        return slot
+
     @contextlib.contextmanager
     def acquire(self, poll_seconds: float = 0.005) -> Iterator[int]:
-        """Yield a free uid, held exclusively until the block exits; waits while all are busy."""
-        while True:
-            # Lowest free slot first: a process keeps reusing the same few uids, whose per-slot state
-            # (a memory cgroup's spawner thread) is then already warm; busy slots cost one flock each.
-            for i in range(self.count):
-                uid = self.uid_base + i
-                fd = self._try_lock(uid)
-                if fd is None:
-                    continue
-                os.pwrite(fd, _BUSY, 0)
-                try:
-                    yield uid
-                    os.ftruncate(fd, 0)  # a clean release: nothing of this uid is left running
-                finally:
-                    os.close(fd)  # closing the only descriptor releases the lock
-                return
-            time.sleep(poll_seconds)
+        """Yield a free uid, held exclusively until the block exits; waits while all are busy.
+
+        A block that raises leaves the slot marked busy, so its next user reclaims it first.
+        """
+        slot = self.take(poll_seconds)
+        clean = False
+        try:
+            yield slot.uid
+            clean = True
+        finally:
+            slot.release(clean=clean)
+
+
+class Slot:
+    """One held uid of a `SlotPool`: released exactly once, marked clean only when nothing of it runs."""
+
+    def __init__(self, uid: int, fd: int) -> None:
+        self.uid = uid
+        self._fd: int | None = fd
+
+    def release(self, clean: bool = True) -> None:
+        """Free the uid; `clean=False` leaves it marked busy, so its next user kills what it left."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            if clean:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing the only descriptor releases the lock
 
 
 def reclaim(uid: int, timeout: float = 5.0) -> None:

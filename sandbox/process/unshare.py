@@ -27,6 +27,7 @@ class Unshare:
     setpriv: str
     binds: tuple[tuple[str, str, str], ...]  # ("ro-bind" | "symlink", source, target)
     name = "unshare"
+    own_processes = 2  # in the sandbox, under the run's uid: our init (pid 1) and the driver
 
     def command(
         self,
@@ -34,7 +35,6 @@ class Unshare:
         workdir_mb: int,
         seccomp_fd: int,
         status_fd: int,
-        files: dict[str, int],
         payload: Sequence[str],
     ) -> tuple[list[str], list[int]]:
         """Same contract as `Bwrap.command`; the extra fd is the marshalled setup spec."""
@@ -42,7 +42,6 @@ class Unshare:
             "binds": list(self.binds),
             "workdir": WORKDIR,
             "workdir_bytes": workdir_mb * MIB,
-            "files": files,
             "env": {**SANDBOX_ENV, "PWD": WORKDIR},
             "seccomp_fd": seccomp_fd,
             "status_fd": status_fd,

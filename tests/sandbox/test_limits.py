@@ -156,12 +156,14 @@ def test_killing_the_caller_kills_its_sandboxes(backend: ProcessBackend) -> None
     # A verifier worker may be SIGKILLed mid-run: bwrap's parent-death signals take everything down.
     if backend.slots is None:
         pytest.skip("needs slot uids (root) to find the sandbox's processes")
+    # Its own uids: the session backend's ready sandboxes (which must survive) are not the worker's.
+    base = TEST_UID_BASE + 48
     script = (
         "from rlvr.sandbox import Limits\n"
         "from rlvr.sandbox.process.backend import ProcessBackend\n"
-        f"ProcessBackend(uid_base={TEST_UID_BASE}, slots=16).run(['/bin/sleep', '60'], limits=Limits(wall_seconds=60))\n"
+        f"ProcessBackend(uid_base={base}, slots=4).run(['/bin/sleep', '60'], limits=Limits(wall_seconds=60))\n"
     )
-    uids = set(range(backend.slots.uid_base, backend.slots.uid_base + backend.slots.count))
+    uids = set(range(base, base + 4))
     before = _sleepers(uids)
     worker = subprocess.Popen([sys.executable, "-c", script])
     assert _wait_for(lambda: _sleepers(uids) - before), "the sandboxed program never started"
