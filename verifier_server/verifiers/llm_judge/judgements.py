@@ -31,14 +31,9 @@ class Judgement:
                 if isinstance(result.error, EndpointTimeout):
                     return Outcome.timeout(f"{where}: {result.error}")
                 return Outcome.error(f"{where}: {result.error}")
-        cached = sum(result.cached for result in results)
-        note = (
-            f" ({cached} of {len(results)} cached)"
-            if cached and len(results) > 1
-            else " (cached)"
-            if cached
-            else ""
-        )
+        cached, note = sum(result.cached for result in results), ""
+        if cached:
+            note = " (cached)" if len(results) == 1 else f" ({cached} of {len(results)} cached)"
         return self.combine([result.verdict for result in results], note)
 
     def combine(self, verdicts: list, note: str) -> Outcome:
@@ -49,7 +44,9 @@ class Pointwise(Judgement):
     def combine(self, verdicts: list, note: str) -> Outcome:
         [score] = verdicts
         return _scored(
-            self.options, score.value, f"judge score {score.value:g}/{self.options.max_score:g}{note}"
+            self.options,
+            score.value,
+            f"judge score {score.value:g}/{self.options.max_score:g}, read as a {score.how} score{note}",
         )
 
 

@@ -49,16 +49,20 @@ def read_score(reply: str, low: float, high: float) -> Score:
     Raises UnreadableVerdict when none is there or the score is off the scale.
     """
     found = _json_score(reply)
-    how = "json"
+    how = "JSON"
     if found is None:
-        patterns = ((_LABELLED_SCORE, "labelled"), (_BRACKETED_SCORE, "bracketed"), (_OUT_OF_SCORE, "out of"))
+        patterns = (
+            (_LABELLED_SCORE, "labelled"),
+            (_BRACKETED_SCORE, "bracketed"),
+            (_OUT_OF_SCORE, '"N out of M"'),
+        )
         for pattern, label in patterns:
             matches = pattern.findall(reply)
             if matches:
                 found, how = float(matches[-1]), label
                 break
     if found is None and (bare := _BARE_SCORE.fullmatch(reply)):
-        found, how = float(bare.group(1)), "bare number"
+        found, how = float(bare.group(1)), "bare"
     if found is None:
         raise UnreadableVerdict(f"no score in the judge's reply {quote(reply.strip(), 160)}")
     if not low <= found <= high:
