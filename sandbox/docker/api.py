@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rlvr.errors import RlvrError
 from rlvr.sandbox.backend import SandboxUnavailable
 
 INSPECT_INTERVAL_SECONDS = 0.2  # how often a run whose output stays open is checked for having exited
 FRAME_HEADER = struct.Struct(">BxxxL")  # docker's multiplexed stream: stream id, 3 pad bytes, length
 
 
-class ContainerGone(RuntimeError):
+class ContainerGone(RlvrError, RuntimeError):
     """A warm container no longer exists or runs, so nothing was started in it."""
 
 

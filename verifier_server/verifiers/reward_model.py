@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlvr.errors import RlvrError
 from rlvr.verifier.v1 import verifier_pb2 as pb
 from rlvr.verifier_server.engine.errors import InvalidRequest
 from rlvr.verifier_server.engine.outcome import CORRECT, INCORRECT, PARTIAL, Outcome
@@ -39,7 +40,7 @@ FALLBACK_CONTEXT = 2048
 CACHE_SIZE = 4
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(RlvrError, RuntimeError):
     """The server cannot run reward models (torch / transformers missing): answered ERROR, not INVALID."""
 
 
