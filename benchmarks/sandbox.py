@@ -1,13 +1,15 @@
 """Process-sandbox overhead and throughput against a bare `subprocess.run`, measured in the same run.
 
     python benchmarks/sandbox.py                  # 200 paired runs, 5 s per throughput row
-    python benchmarks/sandbox.py --runs 50 --seconds 2
+    python benchmarks/sandbox.py --runs 50 --seconds 2 --no-docker
 
-Latency rows time `python3 -c 'print(1)'` bare and sandboxed (the default backend, and with the
-opt-in per-run memory cgroup where the host has one), interleaved pairwise so load changes hit both alike (p50/p99, and the
-ratio of medians: the per-run overhead, target <= 1.3x).
-Throughput rows run it back to back from 2 threads (2 concurrent slots; target >= 60 runs/s), one
-sandbox per run and batched through `run_many`. The Docker table comes from
+Latency rows time `python3 -c 'print(1)'` bare and sandboxed (the default backend, with its
+per-slot memory cgroup where the host has one, and without it), interleaved pairwise so load
+changes hit both alike (p50/p99, and the ratio of medians: the per-run overhead, target <= 1.3x).
+Sandboxes are started ahead of demand, so a run's latency excludes the start; the CPU row shows
+what each run costs in total (this process and all its children, the background starts included).
+Throughput rows run it back to back from 2 threads (2 concurrent callers), one sandbox per run and
+batched through `run_many` (target >= 150 runs/s on 2 cores). The Docker table comes from
 `benchmarks/sandbox_docker.py` (`docker_rows()`) when that module and a Docker engine exist.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -73,6 +76,21 @@ def paired_latencies(
             fn()
             times[slot].append(time.perf_counter() - start)
     return times
+
+
+def cpu_per_run(fn: Callable[[], int], runs: int) -> float:
+    """CPU seconds per program run of `fn`: this process and every child it reaped."""
+
+    def used() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    time.sleep(0.5)  # let the pool finish refilling from earlier rows
+    before, done = used(), 0
+    for _ in range(runs):
+        done += fn()
+    time.sleep(0.5)  # the last sandboxes' background teardown and the refill belong to these runs
+    return (used() - before) / done
 
 
 def throughput(fn: Callable[[], int], workers: int, seconds: float) -> float:
@@ -139,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="process sandbox overhead and throughput")
     parser.add_argument("--runs", type=int, default=200, help="paired runs for the latency rows")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput row")
+    parser.add_argument("--no-docker", action="store_true", help="skip the docker table")
     args = parser.parse_args(argv)
     get_backend("process").check()
 
@@ -151,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     if get_backend("process").memory_cgroups:  # type: ignore[attr-defined]
         _, uncapped = paired_latencies(bare_once, sandboxed_rlimits_only, args.runs)
         rows.append(latency_row("process sandbox, no memory cgroup", uncapped, baseline))
+    cpu_runs = max(20, args.runs // 4)
+    bare_cpu, boxed_cpu = cpu_per_run(bare_once, cpu_runs), cpu_per_run(sandboxed_once, cpu_runs)
     rows += [
         rate_row("bare, 2 threads", throughput(bare_once, 2, args.seconds), args.seconds),
         rate_row("process sandbox, 2 slots", throughput(sandboxed_once, 2, args.seconds), args.seconds),
@@ -161,7 +182,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     print_table(COLUMNS, rows)
     print(f"per-run overhead: {statistics.median(boxed) / baseline:.2f}x the bare median (target <= 1.3x)")
-    docker = docker_table()
+    print(
+        f"CPU per run: bare {bare_cpu * 1e3:.1f} ms, sandboxed {boxed_cpu * 1e3:.1f} ms"
+        f" ({boxed_cpu / bare_cpu:.2f}x; {cpu_runs} runs each)"
+    )
+    batched = float(rows[-1][4])
+    print(f"run_many throughput: {batched:.0f} runs/s on {os.cpu_count()} cpus (target >= 150)")
+    docker = None if args.no_docker else docker_table()
     if docker is not None:
         print()
         print_table(*docker)
