@@ -88,7 +88,7 @@ class RolloutCollector:
     def collect(self, seed: int, params: SamplingParams, *, group_offset: int = 0) -> list[Trajectory]:
         vec = self.vec_env
         observations, _ = vec.reset(seed=seed)
-        size = vec.group_size
+        size = vec.unwrapped.group_size
         trajectories = [
             Trajectory(self.encoder.prompt(o), group=group_offset + i // size)
             for i, o in enumerate(observations)

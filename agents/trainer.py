@@ -220,7 +220,7 @@ class Trainer:
         except TypeError as exc:
             raise ConfigError(f"env {cfg.env!r} rejected env_kwargs {cfg.env_kwargs}: {exc}") from None
         if cfg.overlong_buffer:
-            for env in vec.envs:  # type: ignore[attr-defined]
+            for env in vec.unwrapped.envs:  # type: ignore[attr-defined]
                 term = env.reward_spec.terms.add(name="overlong", verifier="overlong", weight=1.0)
                 term.options.update(
                     {
