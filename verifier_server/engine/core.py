@@ -28,8 +28,9 @@ from rlvr.verifier_server.engine.pool import (
 from rlvr.verifier_server.engine.specs import accuracy_terms, gate_terms
 
 _ID_IN_BROKEN_JSON = re.compile(r'"id"\s*:\s*"?([\w.:-]{1,128})')
-# A deadline slightly longer than the verifier's own, so a verifier that reports its own timeout wins.
-_POOL_GRACE_SECONDS = 1.0
+# A hard deadline slightly past the verifier's own, so a verifier that reports its own timeout wins,
+# yet every answer still comes within the request's deadline + 0.5 s.
+_POOL_GRACE_SECONDS = 0.4
 
 
 @dataclass
@@ -246,7 +247,9 @@ def _check_batch(checks: Sequence[tuple[_Term, pb.VerifyRequest]]) -> list[Outco
     verifier = checks[0][0].verifier
     assert isinstance(verifier, registry.BatchVerifier)
     try:
-        outcomes = verifier.check_batch([request for _, request in checks], [term.options for term, _ in checks])
+        outcomes = verifier.check_batch(
+            [request for _, request in checks], [term.options for term, _ in checks]
+        )
         if len(outcomes) != len(checks):
             raise RuntimeError(f"check_batch returned {len(outcomes)} outcomes for {len(checks)} requests")
         return outcomes
