@@ -1,4 +1,4 @@
-"""Comparing scalar expressions: exact, numeral, number or symbolic (identity test, expand, points, simplify)."""
+"""Comparing scalar expressions: exact, as numerals, as numbers, or symbolically (identity, points)."""
 
 from __future__ import annotations
 

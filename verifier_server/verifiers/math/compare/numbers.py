@@ -1,4 +1,4 @@
-"""Comparing numbers: exact rationals, numerals in a base, numeric closeness, rounded references and entries."""
+"""Comparing numbers: exact rationals, numerals in a base, closeness, rounded references and entries."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _NUMERAL_RE = re.compile(r"^([0-9A-Za-z]+)_(\d+)$")
 
 
 class NumberComparison(ComparisonContext):
-    """Numbers without free symbols, and the decimal-precision rules for them and for the entries of containers."""
+    """Numbers (no free symbols), and the rules of decimal precision for them and for container entries."""
 
     def numerals(
         self, ref: sympy.Expr, cand: sympy.Expr, ref_num: tuple | None, cand_num: tuple | None

@@ -1,4 +1,4 @@
-"""The atom rules: numbers (bases `204_5`, mixed numbers `4 4/9`) and names (`x_1`, `e`, `i`, `f(x)`, `C_n^k`)."""
+"""The atom rules: numbers (`204_5`, mixed `4 4/9`) and names (`x_1`, `e`, `i`, `f(x)`, `C_n^k`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command rule: what each LaTeX command reads (`\\frac`, `\\sqrt`, `\\binom`, `\\mathbb`, `\\boxed`, ...)."""
+"""The command rule: what each LaTeX command reads (`\\frac`, `\\sqrt`, `\\binom`, `\\boxed`, ...)."""
 
 from __future__ import annotations
 
