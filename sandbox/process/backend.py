@@ -303,7 +303,11 @@ class ProcessBackend(Backend):
         result = _batch_results(done, job)[0]
         oom = started.launched.memory_cgroup is not None and started.launched.memory_cgroup.oom_killed()
         if result is None and not (seen.wall_timed_out or seen.overflowed):
-            self._teardown(started)  # the driver died without reporting: bwrap's status says of what
+            # The driver died without reporting; its init (the unshare fallback's) is about to write
+            # why to the status: let it end by itself before the teardown kills it.
+            if started.launched.init_pidfd is not None:
+                select.select([started.launched.init_pidfd], [], [], 1.0)
+            self._teardown(started)  # bwrap's status says of what
             result = _unreported_result(done, parse_status(bytes(started.status)))
         else:
             self.warm.retire(started)
