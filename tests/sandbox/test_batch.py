@@ -60,17 +60,17 @@ def test_a_failing_run_does_not_spill_into_the_next(backend: ProcessBackend) -> 
 
 def test_killing_the_driver_only_costs_time(backend: ProcessBackend) -> None:
     results = batch(backend, [b"a", b"kill-driver", b"b", b"c"])
-    assert [r.stdout.splitlines()[-1] for r in results] == [
-        b"done a",
-        b"done kill-driver",
-        b"done b",
-        b"done c",
-    ]
     # Under bwrap the driver is pid 1, which nothing in its namespace can signal. Under unshare the
     # killer's run is redone alone, where it kills that sandbox's driver too: that run alone is
-    # judged killed; every other run is unaffected.
+    # judged killed (its own output races the sandbox's end); every other run is unaffected.
     killable = backend.launcher.own_processes > 1
     assert [r.ok for r in results] == [True, not killable, True, True]
+    survivors = [r for r in results if r.ok]
+    assert [r.stdout.splitlines()[-1] for r in survivors] == [
+        b"done " + name
+        for name in (b"a", b"kill-driver", b"b", b"c")
+        if not (killable and name == b"kill-driver")
+    ]
 
 
 def test_more_stdins_than_a_batch_all_come_back_in_order(backend: ProcessBackend) -> None:
