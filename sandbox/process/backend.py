@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from rlvr.sandbox import drivers
 from rlvr.sandbox.backend import Backend, SandboxUnavailable
+from rlvr.sandbox.exit_status import hit_cpu_limit, signal_number
 from rlvr.sandbox.limits import Limits, RunResult
 from rlvr.sandbox.process.bwrap import (
     MIB,
@@ -507,8 +508,10 @@ def _unreported_result(done: _Done, status: dict[str, int]) -> RunResult:
     code = status.get("exit-code")
     if seen.wall_timed_out or seen.overflowed:
         result.signal = signal.SIGKILL  # we killed it
-    elif code is not None and code > 128 and code - 128 < signal.NSIG:
-        result.signal = code - 128  # the driver died of it, as the program's doing (say `kill -9 -1`)
+    elif code is not None and signal_number(code) is not None:
+        result.signal = signal_number(
+            code
+        )  # the driver died of it, as the program's doing (say `kill -9 -1`)
     else:
         result.sandbox_error = f"the sandbox's driver ended without reporting the run (exit {code})"
     return result
@@ -516,8 +519,7 @@ def _unreported_result(done: _Done, status: dict[str, int]) -> RunResult:
 
 def _classify(result: RunResult, cpu: float, peak_rss: int, limits: Limits) -> None:
     """Set `timed_out` for CPU-limit deaths and `memory_exceeded` for likely out-of-memory deaths."""
-    # SIGXCPU is RLIMIT_CPU's soft limit; the hard one (a second later) is a SIGKILL.
-    result.timed_out = result.signal == signal.SIGXCPU or cpu > limits.cpu_seconds
+    result.timed_out = hit_cpu_limit(result.signal, cpu, limits)
     if not result.timed_out and result.exit_code != 0:
         result.memory_exceeded = looks_out_of_memory(result, peak_rss, limits)
 
